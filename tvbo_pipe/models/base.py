@@ -1,0 +1,127 @@
+"""Neural mass model description: metadata plus a pure ``dfun``.
+
+A model is a frozen :class:`Model` whose ``dfun(state, coupling, params)`` maps
+
+- ``state``: array ``(n_state_variables, n_nodes)``,
+- ``coupling``: array ``(n_coupling_variables, n_nodes)``, the long-range input
+  that the coupling function computed from the coupling variables (``cvar``),
+- ``params``: a mapping ``name -> array`` (scalar, or ``(n_nodes,)`` for
+  regional values),
+
+to the time derivative, an array shaped like ``state`` (units: state units per ms).
+Parameter names, defaults, state-variable ranges and boundaries follow The
+Virtual Brain (TVB) so that a TVB user recognises them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import jax.numpy as jnp
+
+Array = jnp.ndarray
+DFun = Callable[[Array, Array, Mapping[str, Array]], Array]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A model or coupling parameter.
+
+    Attributes:
+        name: TVB's name for it.
+        default: Default value (TVB's default).
+        unit: Physical unit as text ("ms", "nA", "mV", "" for dimensionless).
+        domain: ``(low, high)`` of the values TVB allows or suggests.
+        description: One sentence on what it is.
+    """
+
+    name: str
+    default: float
+    unit: str = ""
+    domain: tuple[float, float] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class StateVariable:
+    """A state variable of a model.
+
+    Attributes:
+        name: TVB's name for it.
+        range: ``(low, high)`` TVB draws random initial conditions from
+            (``state_variable_range``).
+        boundaries: ``(low, high)`` hard bounds the integrator clamps to after
+            every step (TVB's ``state_variable_boundaries``); ``None`` on a side
+            means unbounded. ``None`` for no bounds at all.
+        initial: Value used for deterministic initial conditions (defaults to
+            the middle of ``range``).
+        unit: Unit of the variable.
+    """
+
+    name: str
+    range: tuple[float, float]
+    boundaries: tuple[float | None, float | None] | None = None
+    initial: float | None = None
+    unit: str = ""
+
+    @property
+    def initial_value(self) -> float:
+        if self.initial is not None:
+            return float(self.initial)
+        return 0.5 * (self.range[0] + self.range[1])
+
+
+@dataclass(frozen=True)
+class Model:
+    """A neural mass model: metadata and a pure, JAX-traceable ``dfun``.
+
+    Attributes:
+        name: Registry name, TVB's class name (e.g. ``"ReducedWongWang"``).
+        state_variables: The state variables, in ``state`` row order.
+        cvar: Indices of the state variables that couple between nodes
+            (TVB's ``cvar``).
+        n_coupling: Number of rows of the ``coupling`` input ``dfun`` expects
+            (usually ``len(cvar)``).
+        parameters: The parameters with TVB's names and defaults.
+        dfun: ``dfun(state, coupling, params) -> dstate/dt``.
+        variables_of_interest: Default monitored state variables (TVB's).
+        equations: Variable name -> LaTeX of its time derivative.
+        description: Short description.
+        references: Literature, as citation strings with DOI.
+    """
+
+    name: str
+    state_variables: tuple[StateVariable, ...]
+    cvar: tuple[int, ...]
+    parameters: tuple[Parameter, ...]
+    dfun: DFun
+    variables_of_interest: tuple[str, ...] = ()
+    equations: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    references: tuple[str, ...] = ()
+    n_coupling: int | None = None
+
+    @property
+    def state_variable_names(self) -> tuple[str, ...]:
+        return tuple(sv.name for sv in self.state_variables)
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    @property
+    def n_cvar(self) -> int:
+        return len(self.cvar) if self.n_coupling is None else self.n_coupling
+
+    def default_parameters(self) -> dict[str, float]:
+        """Parameter name -> TVB default value."""
+        return {p.name: p.default for p in self.parameters}
+
+    def parameter(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(
+            f"model {self.name} has no parameter {name!r}; valid: {', '.join(self.parameter_names)}"
+        )
