@@ -1,0 +1,234 @@
+"""Input discovery in a BIDS dataset with pybids.
+
+Which files are the SC weights, the tract lengths and the functional runs is
+set by pybids filters in the configuration (``inputs``), so any raw or
+derivative dataset works, including entities pybids does not know by default
+(``meas``, ``stat``, ``seg``).
+
+Units of work are subject-sessions: one FC per subject and session, runs
+combined (see :func:`tvbo_pipe.fit.observations.fisher_z_mean`). A subject
+without sessions is one unit. An SC is looked up in the session first, then at
+the subject level (no ``ses-`` entity).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+#: Entities of BEP017 and other derivative specs that pybids's built-in
+#: configurations do not define.
+EXTRA_ENTITIES = {
+    "name": "tvbo_pipe",
+    "entities": [
+        {"name": name, "pattern": rf"[_/\\]+{name}-([a-zA-Z0-9]+)"}
+        for name in ("meas", "stat", "seg")
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The inputs of one subject (and session).
+
+    Attributes:
+        subject: Subject label without ``sub-``.
+        session: Session label without ``ses-``, or ``None``.
+        sc_weights: Path of the SC weights file (or TVB zip), ``None`` when a
+            normative connectome is used.
+        sc_lengths: Path of the tract lengths file, or ``None``.
+        functional: Paths of the functional runs, sorted.
+        dseg: For BOLD NIfTI input, the atlas segmentation.
+    """
+
+    subject: str
+    session: str | None
+    sc_weights: str | None
+    sc_lengths: str | None
+    functional: tuple[str, ...]
+    dseg: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """File name prefix: ``sub-01`` or ``sub-01_ses-1``."""
+        return f"sub-{self.subject}" + (f"_ses-{self.session}" if self.session else "")
+
+    @property
+    def subdir(self) -> str:
+        """Folder: ``sub-01`` or ``sub-01/ses-1``."""
+        return f"sub-{self.subject}" + (f"/ses-{self.session}" if self.session else "")
+
+
+def _strip(label: str, prefix: str) -> str:
+    return label[len(prefix) :] if label.startswith(prefix) else label
+
+
+def open_layout(bids_dir: str | Path):
+    """Index ``bids_dir`` with pybids (no validation, no metadata indexing)."""
+    from bids import BIDSLayout, BIDSLayoutIndexer
+
+    root = Path(bids_dir)
+    if not root.is_dir():
+        raise ConfigError(f"BIDS dataset folder {root} does not exist", key="bids_dir")
+    if not (root / "dataset_description.json").is_file():
+        raise InputError(
+            "not a BIDS dataset: dataset_description.json is missing", path=root, key="bids_dir"
+        )
+    return BIDSLayout(
+        str(root),
+        validate=False,
+        config=["bids", "derivatives", EXTRA_ENTITIES],
+        indexer=BIDSLayoutIndexer(index_metadata=False),
+    )
+
+
+def _query(layout, filters: dict, subject: str, session: str | None, *, key: str) -> list[str]:
+    from bids.layout import Query
+
+    q = dict(filters)
+    q["subject"] = subject
+    q["session"] = session if session is not None else Query.NONE
+    try:
+        return sorted(layout.get(return_type="filename", **q))
+    except (ValueError, KeyError) as exc:  # unknown entity or bad value
+        raise ConfigError(f"bad pybids filters {filters}: {exc}", key=key) from None
+
+
+def _one(paths: list[str], *, what: str, subject: str, key: str) -> str | None:
+    if len(paths) > 1:
+        raise InputError(
+            f"{len(paths)} files match the {what} filters ({', '.join(Path(p).name for p in paths)}); "
+            "expected one: make the filters more specific",
+            subject=subject,
+            key=key,
+        )
+    return paths[0] if paths else None
+
+
+def _find_sc(layout, cfg: dict, subject: str, session: str | None, *, key: str):
+    """Session-level file first, then subject-level."""
+    filters = cfg["inputs"]["sc"][key]
+    if filters is None:
+        return None
+    for ses in ([session, None] if session is not None else [None]):
+        hit = _one(
+            _query(layout, filters, subject, ses, key=f"inputs.sc.{key}"),
+            what=f"SC {key}",
+            subject=subject,
+            key=f"inputs.sc.{key}",
+        )
+        if hit:
+            return hit
+    return None
+
+
+def discover(cfg: dict) -> list[Unit]:
+    """Find every subject-session's input files.
+
+    Args:
+        cfg: A validated configuration (:func:`tvbo_pipe.config.validate_config`).
+
+    Returns:
+        One :class:`Unit` per subject and session, sorted.
+
+    Raises:
+        InputError, ConfigError: missing dataset, no subjects, unknown
+            participant labels, missing or ambiguous inputs (as configured).
+    """
+    layout = open_layout(cfg["bids_dir"])
+    available = sorted(layout.get_subjects())
+    if not available:
+        raise InputError(
+            "the dataset holds no subjects (no sub-* folders with files)",
+            path=cfg["bids_dir"],
+            key="bids_dir",
+        )
+    wanted = [_strip(s, "sub-") for s in cfg["participant_label"]]
+    unknown = sorted(set(wanted) - set(available))
+    if unknown:
+        raise ConfigError(
+            f"subject(s) {', '.join(unknown)} not in {cfg['bids_dir']}; available: "
+            f"{', '.join(available)}",
+            key="participant_label",
+        )
+    sessions_wanted = {_strip(s, "ses-") for s in cfg["session_label"]}
+    sc_cfg, fn_cfg = cfg["inputs"]["sc"], cfg["inputs"]["functional"]
+    if sc_cfg["format"] == "normative" and not sc_cfg["normative"]:
+        raise ConfigError(
+            "format normative needs the name of a normative connectome",
+            key="inputs.sc.normative",
+        )
+
+    units = []
+    for subject in wanted or available:
+        sessions = sorted(layout.get_sessions(subject=subject)) or [None]
+        if sessions_wanted and sessions != [None]:
+            sessions = [s for s in sessions if s in sessions_wanted]
+        for session in sessions:
+            unit = _discover_unit(layout, cfg, subject, session)
+            if unit is not None:
+                units.append(unit)
+    if not units:
+        raise InputError(
+            "no subject has the inputs the configuration asks for "
+            f"(functional filters {fn_cfg['filters']})",
+            path=cfg["bids_dir"],
+            key="inputs",
+        )
+    return units
+
+
+def _discover_unit(layout, cfg: dict, subject: str, session: str | None) -> Unit | None:
+    sc_cfg, fn_cfg = cfg["inputs"]["sc"], cfg["inputs"]["functional"]
+    label = f"sub-{subject}" + (f" ses-{session}" if session else "")
+
+    functional = _query(layout, fn_cfg["filters"], subject, session, key="inputs.functional.filters")
+    if not functional:
+        msg = f"no functional data matching {fn_cfg['filters']}"
+        if cfg["missing_functional"] == "fail":
+            raise InputError(msg, subject=label, key="inputs.functional.filters")
+        warnings.warn(f"subject {label}: {msg}; skipped (missing_functional: skip)", stacklevel=2)
+        return None
+
+    weights = lengths = None
+    if sc_cfg["format"] != "normative":
+        weights = _find_sc(layout, cfg, subject, session, key="weights")
+        if weights is not None and sc_cfg["format"] != "tvb_zip":
+            lengths = _find_sc(layout, cfg, subject, session, key="lengths")
+        if weights is None:
+            msg = f"no structural connectome matching {sc_cfg['weights']}"
+            policy = cfg["missing_structural"]
+            if policy == "fail" or (policy == "normative" and not sc_cfg["normative"]):
+                hint = " (missing_structural: normative needs inputs.sc.normative)" * (
+                    policy == "normative"
+                )
+                raise InputError(msg + hint, subject=label, key="inputs.sc.weights")
+            if policy == "skip":
+                warnings.warn(f"subject {label}: {msg}; skipped", stacklevel=2)
+                return None
+            log.info("subject %s: %s; using normative %s", label, msg, sc_cfg["normative"])
+
+    dseg = None
+    if fn_cfg["format"] == "bold":
+        for ses in [session, None] if session else [None]:
+            dseg = _one(
+                _query(layout, fn_cfg["dseg"], subject, ses, key="inputs.functional.dseg"),
+                what="atlas dseg",
+                subject=label,
+                key="inputs.functional.dseg",
+            )
+            if dseg:
+                break
+        if dseg is None:
+            raise InputError(
+                f"BOLD input needs an atlas segmentation matching {fn_cfg['dseg']}",
+                subject=label,
+                key="inputs.functional.dseg",
+            )
+    return Unit(subject, session, weights, lengths, tuple(functional), dseg)
