@@ -107,7 +107,7 @@ def test_relmat_bad_matrix(tmp_path, bad, which, expected):
 def test_relmat_ragged_tsv(tmp_path):
     wp = tmp_path / W_NAME
     wp.write_text("0\t1\t2\n1\t0\n2\t1\t0\n")
-    with pytest.raises(InputError, match="line 2 has 2 values but line 1 has 3") as e:
+    with pytest.raises(InputError, match="line 2 has 2 values but line 1 has 3; expected") as e:
         load_relmat_connectome(wp)
     assert str(wp) in str(e.value)
 

@@ -150,6 +150,22 @@ def test_missing_file_and_label_count(tmp_path):
     assert str(side) in str(e.value)
 
 
+def test_bep017_draft_node_map_columns(tmp_path):
+    path = _plain(tmp_path / "atlas-Probe_meas-streamlineCount_relmat.dense.tsv", [[0, 1], [1, 0]])
+    (tmp_path / "atlas-Probe_nodeindices.tsv").write_text(
+        "matrix_index\tnode_file\tnode_index\tlabel\n1\tatlas-Probe\t7\tR.A1\n"
+        "0\tatlas-Probe\t3\tL.A1\n"
+    )
+    assert read_relmat(path)[1] == ("L.A1", "R.A1")
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    (tmp_path / "x.json").mkdir()  # os.replace onto a directory fails
+    with pytest.raises(OSError):
+        write_json(tmp_path / "x.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+
+
 def test_write_rejects_wrong_labels(tmp_path):
     with pytest.raises(ValueError, match="3 labels for a 2x2"):
         write_relmat(tmp_path / NAME, np.eye(2), ["a", "b", "c"])

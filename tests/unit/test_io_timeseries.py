@@ -53,6 +53,16 @@ def test_timeseries_tr_sources(tmp_path):
     assert load_timeseries_tsv(path2, tr=1.5).tr == 1.5
 
 
+def test_timeseries_tsv_gz(tmp_path):
+    import gzip
+
+    path = tmp_path / "sub-01_timeseries.tsv.gz"
+    path.write_bytes(gzip.compress(b"A\tB\n1\t2\n3\t4\n5\t6\n"))
+    (tmp_path / "sub-01_timeseries.json").write_text('{"RepetitionTime": 0.8}')
+    ts = load_timeseries_tsv(path)
+    assert ts.tr == 0.8 and ts.data.tolist() == [[1, 2], [3, 4], [5, 6]]
+
+
 def test_timeseries_missing_tr(tmp_path):
     path = _write_ts(tmp_path, np.ones((5, 3)))
     with pytest.raises(InputError, match="no repetition time: looked for") as e:
@@ -193,8 +203,12 @@ def test_parcellate_bold_grid_mismatch(tmp_path):
     assert str(bp) in str(e.value) and str(other) in str(e.value)
     small = tmp_path / "small_dseg.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((4, 3, 3), np.int16), AFFINE), small)
-    with pytest.raises(InputError, match=r"\(grid \(4, 3, 3\)\) and BOLD .* \(grid \(4, 3, 2\)\)"):
+    with pytest.raises(
+        InputError, match=r"\(grid \(4, 3, 3\)\) and BOLD .* \(grid \(4, 3, 2\)\)"
+    ) as e:
         parcellate_bold(bp, small)
+    assert str(bp) in str(e.value) and str(small) in str(e.value)
+    assert "same shape and affine expected" in str(e.value)
 
 
 def test_parcellate_bold_bad_inputs(tmp_path):

@@ -180,7 +180,7 @@ def write_relmat(
     if m.ndim != 2:
         raise ValueError(f"relmat must be 2-D, got shape {m.shape}: {path}")
     labels = [str(x) for x in labels]
-    if len(labels) != m.shape[0] or (m.shape[0] == m.shape[1] and len(labels) != m.shape[1]):
+    if len(labels) != m.shape[0]:
         raise ValueError(f"{len(labels)} labels for a {m.shape[0]}x{m.shape[1]} matrix: {path}")
     text = "".join("\t".join(format_number(x) for x in row) + "\n" for row in m)
     meta = dict(sidecar or {})
