@@ -52,6 +52,7 @@ def _setup_logging(log_file: str | None) -> None:
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING)
+    console.addFilter(lambda record: not getattr(record, "file_only", False))
     handlers: list[logging.Handler] = [console]
     if log_file:
         os.makedirs(os.path.dirname(log_file) or ".", exist_ok=True)
@@ -89,7 +90,7 @@ def run_stage(name: str, argv: Sequence[str]) -> int:
     try:
         STAGES[name](_pairs(args.inputs, "--in"), _pairs(args.outputs, "--out"), params, subject=args.subject)
     except InputError as exc:
-        logging.getLogger("tvbo_pipe").error("%s", exc)
+        logging.getLogger("tvbo_pipe").error("%s", exc, extra={"file_only": True})
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -294,7 +294,7 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
             "Detrended": settings["detrend"],
         },
     )
-    if "empirical_fcd" in outputs:
+    if settings["fcd"]["enabled"]:
         if fcd_matrix is None:
             raise InputError(
                 "an FCD needs region time series; FC relmat input has none "

@@ -96,9 +96,9 @@ def ks_distance(a: Array, b: Array) -> Array:
     Used to compare the distributions of the upper triangles of two FCD
     matrices (for reporting; it is not differentiable in a useful way).
     """
-    a = jnp.sort(jnp.ravel(a))
-    b = jnp.sort(jnp.ravel(b))
+    a = jnp.sort(jnp.ravel(jnp.asarray(a)))
+    b = jnp.sort(jnp.ravel(jnp.asarray(b))).astype(a.dtype)
     grid = jnp.concatenate([a, b])
-    cdf_a = jnp.searchsorted(a, grid, side="right") / a.size
-    cdf_b = jnp.searchsorted(b, grid, side="right") / b.size
+    cdf_a = jnp.searchsorted(a, grid, side="right").astype(a.dtype) / a.size
+    cdf_b = jnp.searchsorted(b, grid, side="right").astype(a.dtype) / b.size
     return jnp.max(jnp.abs(cdf_a - cdf_b))
