@@ -52,7 +52,9 @@ def make_tiny_bids(
         lengths = lengths + lengths.T
         dwi = root / f"sub-{sub}" / "dwi"
         write_relmat(dwi / f"sub-{sub}_atlas-tiny_meas-streamlineCount_relmat.dense.tsv", w, labels)
-        write_relmat(dwi / f"sub-{sub}_atlas-tiny_meas-tractLength_relmat.dense.tsv", lengths, labels)
+        write_relmat(
+            dwi / f"sub-{sub}_atlas-tiny_meas-tractLength_relmat.dense.tsv", lengths, labels
+        )
         if with_functional and with_functional.get(sub) is False:
             continue
         for ses in sessions:

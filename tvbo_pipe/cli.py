@@ -65,10 +65,22 @@ def _setup_logging(log_file: str | None) -> None:
 
 
 def stage_parser(name: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"python -m tvbo_pipe {name}", description=f"Run the {name} stage.")
-    p.add_argument("--subject", default=None, help="subject-session prefix, e.g. sub-01 or sub-01_ses-1")
-    p.add_argument("--in", dest="inputs", action="append", metavar="NAME=PATH", help="input file (repeatable)")
-    p.add_argument("--out", dest="outputs", action="append", metavar="NAME=PATH", help="output file (repeatable)")
+    p = argparse.ArgumentParser(
+        prog=f"python -m tvbo_pipe {name}", description=f"Run the {name} stage."
+    )
+    p.add_argument(
+        "--subject", default=None, help="subject-session prefix, e.g. sub-01 or sub-01_ses-1"
+    )
+    p.add_argument(
+        "--in", dest="inputs", action="append", metavar="NAME=PATH", help="input file (repeatable)"
+    )
+    p.add_argument(
+        "--out",
+        dest="outputs",
+        action="append",
+        metavar="NAME=PATH",
+        help="output file (repeatable)",
+    )
     p.add_argument("--params", default="{}", help="the stage's configuration as JSON")
     p.add_argument("--log", default=None, help="log file")
     p.add_argument("--threads", type=int, default=None, help="threads this job may use")
@@ -88,7 +100,9 @@ def run_stage(name: str, argv: Sequence[str]) -> int:
         print(f"error: --params is not valid JSON: {exc}", file=sys.stderr)
         return 2
     try:
-        STAGES[name](_pairs(args.inputs, "--in"), _pairs(args.outputs, "--out"), params, subject=args.subject)
+        STAGES[name](
+            _pairs(args.inputs, "--in"), _pairs(args.outputs, "--out"), params, subject=args.subject
+        )
     except InputError as exc:
         logging.getLogger("tvbo_pipe").error("%s", exc, extra={"file_only": True})
         print(f"error: {exc}", file=sys.stderr)

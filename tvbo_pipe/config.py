@@ -64,8 +64,7 @@ def _format_error(err: jsonschema.ValidationError) -> ConfigError:
         )
     if err.validator == "type":
         return ConfigError(
-            f"expected {err.validator_value}, got {type(err.instance).__name__} "
-            f"{err.instance!r}",
+            f"expected {err.validator_value}, got {type(err.instance).__name__} {err.instance!r}",
             key=key,
         )
     return ConfigError(err.message, key=key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,9 @@ def load_subject_connectome(inputs: Paths, params: Mapping, *, subject: str) -> 
             raise InputError("no SC file and no normative connectome configured", subject=subject)
         return ioc.load_normative(sc["normative"])
     if fmt == "relmat":
-        return ioc.load_relmat_connectome(weights, lengths, atlas=params.get("atlas"), subject=subject)
+        return ioc.load_relmat_connectome(
+            weights, lengths, atlas=params.get("atlas"), subject=subject
+        )
     if fmt == "tvb_zip":
         return ioc.load_tvb_zip(weights, subject=subject)
     if fmt == "mrtrix_csv":
@@ -117,14 +120,16 @@ def connectome(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) 
     if settings["symmetrise"]:
         w = 0.5 * (conn.weights + conn.weights.T)
         lengths = None if lengths is None else 0.5 * (lengths + lengths.T)
-        conn = Connectome(w, lengths, conn.labels, conn.centres, conn.atlas, conn.source)
+        conn = replace(conn, weights=w, lengths=lengths)
     conn = conn.normalised(settings["normalise"], zero_diagonal=settings["zero_diagonal"])
     if conn.weights.max() <= 0:
-        raise InputError("SC has no connections (all weights are zero)", path=conn.source, subject=subject)
+        raise InputError(
+            "SC has no connections (all weights are zero)", path=conn.source, subject=subject
+        )
 
-    sources = [
-        _source_uri(p, params.get("bids_dir")) for p in _as_list(inputs.get("weights"))
-    ] or [f"tvbo_pipe:normative:{params['inputs_sc'].get('normative')}"]
+    sources = [_source_uri(p, params.get("bids_dir")) for p in _as_list(inputs.get("weights"))] or [
+        f"tvbo_pipe:normative:{params['inputs_sc'].get('normative')}"
+    ]
     common = {"Atlas": params["atlas"], "Sources": sources}
     write_relmat(
         outputs["sc_weights"],
@@ -187,7 +192,9 @@ def _load_runs(inputs: Paths, params: Mapping, *, subject: str):
     raise InputError(f"unknown functional format {fmt!r}", key="inputs.functional.format")
 
 
-def _reorder(labels: Sequence[str], target: Sequence[str], *, path: str, sc_path: str, subject: str):
+def _reorder(
+    labels: Sequence[str], target: Sequence[str], *, path: str, sc_path: str, subject: str
+):
     """Index array putting ``labels`` into the order of ``target``; error if the sets differ."""
     if len(labels) != len(target):
         raise InputError(
@@ -271,10 +278,16 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
                 try:
                     starts = obs.sliding_windows(data.shape[0], window, step)
                 except ValueError as exc:
-                    raise InputError(str(exc), path=path, subject=subject, key="empirical_fc.fcd") from None
+                    raise InputError(
+                        str(exc), path=path, subject=subject, key="empirical_fc.fcd"
+                    ) from None
                 for s in starts:
-                    window_vectors.append(np.asarray(obs.upper_triangle(obs.fc(data[s : s + window]))))
-                info.update({"FCDWindowVolumes": window, "FCDStepVolumes": step, "FCDWindows": len(starts)})
+                    window_vectors.append(
+                        np.asarray(obs.upper_triangle(obs.fc(data[s : s + window])))
+                    )
+                info.update(
+                    {"FCDWindowVolumes": window, "FCDStepVolumes": step, "FCDWindows": len(starts)}
+                )
             run_info.append(info)
         fc_all = np.asarray(obs.fisher_z_mean(np.stack(fcs))) if len(fcs) > 1 else fcs[0]
         fcd_matrix = np.asarray(obs.fc(np.stack(window_vectors).T)) if window_vectors else None

@@ -22,7 +22,12 @@ def test_discovers_subjects_and_files(tiny_bids, tmp_path):
 def test_sessions_and_runs(tmp_path):
     bids = make_tiny_bids(tmp_path / "b", sessions=("a", "b"), runs=("1", "2"))
     units = _discover(bids, tmp_path)
-    assert [u.prefix for u in units] == ["sub-01_ses-a", "sub-01_ses-b", "sub-02_ses-a", "sub-02_ses-b"]
+    assert [u.prefix for u in units] == [
+        "sub-01_ses-a",
+        "sub-01_ses-b",
+        "sub-02_ses-a",
+        "sub-02_ses-b",
+    ]
     assert units[1].subdir == "sub-01/ses-b"
     assert len(units[1].functional) == 2
     # subject-level SC is used for every session
@@ -79,6 +84,10 @@ def test_missing_structural(tmp_path):
 
 
 def test_ambiguous_filters(tiny_bids, tmp_path):
-    cfg = {"inputs": {"sc": {"weights": {"datatype": "dwi", "suffix": "relmat", "extension": ".dense.tsv"}}}}
+    cfg = {
+        "inputs": {
+            "sc": {"weights": {"datatype": "dwi", "suffix": "relmat", "extension": ".dense.tsv"}}
+        }
+    }
     with pytest.raises(InputError, match="2 files match the SC weights filters"):
         _discover(tiny_bids, tmp_path, **cfg)

@@ -37,7 +37,11 @@ def test_null_is_replaced_by_default_where_null_is_not_allowed():
     [
         ({"bogus": 1}, "bogus", "valid keys here"),
         ({"connectome": {"normalise": "sum"}}, "connectome.normalise", "valid: max, none, log1p"),
-        ({"empirical_fc": {"discard_volumes": "two"}}, "empirical_fc.discard_volumes", "expected integer"),
+        (
+            {"empirical_fc": {"discard_volumes": "two"}},
+            "empirical_fc.discard_volumes",
+            "expected integer",
+        ),
         ({"inputs": {"sc": {"weigths": {}}}}, "inputs.sc.weigths", "valid keys here"),
         ({"participant_label": "01"}, "participant_label", "expected array"),
     ],

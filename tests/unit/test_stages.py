@@ -26,23 +26,32 @@ def _params(cfg):
 def _run(bids, tmp_path, **overrides):
     cfg = validate_config(tiny_config(bids, tmp_path, **overrides))
     u = discover(cfg)[0]
-    out = {n: subject_path(n, cfg["output_dir"], prefix=u.prefix, atlas="tiny")
-           for n in ("sc_weights", "sc_lengths", "empirical_fc", "empirical_fcd")}
-    conn = stages.connectome({"weights": u.sc_weights, "lengths": u.sc_lengths}, out, _params(cfg), subject=u.prefix)
+    out = {
+        n: subject_path(n, cfg["output_dir"], prefix=u.prefix, atlas="tiny")
+        for n in ("sc_weights", "sc_lengths", "empirical_fc", "empirical_fcd")
+    }
+    conn = stages.connectome(
+        {"weights": u.sc_weights, "lengths": u.sc_lengths}, out, _params(cfg), subject=u.prefix
+    )
     fc = stages.empirical_fc(
-        {"functional": list(u.functional), "sc_weights": out["sc_weights"]}, out, _params(cfg), subject=u.prefix
+        {"functional": list(u.functional), "sc_weights": out["sc_weights"]},
+        out,
+        _params(cfg),
+        subject=u.prefix,
     )
     return u, out, conn, fc
 
 
 def test_connectome_stage_normalises_and_writes(tiny_bids, tmp_path):
-    u, out, conn, _ = _run(tiny_bids, tmp_path)
+    u, out, _conn, _ = _run(tiny_bids, tmp_path)
     w, labels, meta = read_relmat(out["sc_weights"])
     raw, _, _ = read_relmat(u.sc_weights)
     np.fill_diagonal(raw, 0)
     np.testing.assert_array_equal(w, raw / raw.max())
     assert labels == ("R0", "R1", "R2", "R3")
-    assert meta["Sources"] == ["bids:raw:sub-01/dwi/sub-01_atlas-tiny_meas-streamlineCount_relmat.dense.tsv"]
+    assert meta["Sources"] == [
+        "bids:raw:sub-01/dwi/sub-01_atlas-tiny_meas-streamlineCount_relmat.dense.tsv"
+    ]
     lengths, _, lmeta = read_relmat(out["sc_lengths"])
     assert lmeta["Units"] == "mm" and lengths.max() > 10
 
@@ -62,7 +71,9 @@ def test_negative_weights_are_rejected_naming_the_file(tiny_bids, tmp_path):
     w, labels, _ = read_relmat(path)
     w[1, 2] = -3.0
     write_relmat(path, w, labels)
-    with pytest.raises(InputError, match=r"subject sub-01.*streamlineCount.*non-negative.*row 1, column 2"):
+    with pytest.raises(
+        InputError, match=r"subject sub-01.*streamlineCount.*non-negative.*row 1, column 2"
+    ):
         _run(tiny_bids, tmp_path)
 
 
@@ -72,7 +83,7 @@ def test_empirical_fc_is_pearson_of_detrended_series(tiny_bids, tmp_path):
 
     ts = load_timeseries_tsv(u.functional[0]).data
     np.testing.assert_allclose(fc, np.corrcoef(stages.detrend_linear(ts).T), atol=1e-12)
-    written, labels, meta = read_relmat(out["empirical_fc"])
+    written, _labels, meta = read_relmat(out["empirical_fc"])
     np.testing.assert_array_equal(written, fc)
     assert meta["Runs"][0]["RepetitionTime"] == 2.0
     fcd, _, fmeta = read_relmat(out["empirical_fcd"])
@@ -82,7 +93,9 @@ def test_empirical_fc_is_pearson_of_detrended_series(tiny_bids, tmp_path):
 
 def test_runs_are_combined_by_fisher_z_mean(tmp_path):
     bids = make_tiny_bids(tmp_path / "b", runs=("1", "2"))
-    u, out, _, fc = _run(bids, tmp_path, empirical_fc={"detrend": False, "fcd": {"enabled": False}})
+    u, _out, _, fc = _run(
+        bids, tmp_path, empirical_fc={"detrend": False, "fcd": {"enabled": False}}
+    )
     from tvbo_pipe.io.timeseries import load_timeseries_tsv
 
     fcs = [np.corrcoef(load_timeseries_tsv(p).data.T) for p in u.functional]
@@ -103,7 +116,10 @@ def test_functional_columns_are_reordered_to_the_sc(tiny_bids, tmp_path):
 
 @pytest.mark.parametrize(
     ("labels", "message"),
-    [(["R0", "R1", "R2"], "3 regions but the SC"), (["R0", "R1", "R2", "X9"], "R3 are not in the functional")],
+    [
+        (["R0", "R1", "R2"], "3 regions but the SC"),
+        (["R0", "R1", "R2", "X9"], "R3 are not in the functional"),
+    ],
 )
 def test_sc_and_fc_region_mismatch(tiny_bids, tmp_path, labels, message):
     path = tiny_bids / "sub-01/func/sub-01_task-rest_atlas-tiny_timeseries.tsv"
@@ -116,9 +132,24 @@ def test_sc_and_fc_region_mismatch(tiny_bids, tmp_path, labels, message):
 def test_fc_relmat_input(tiny_bids, tmp_path):
     fc = np.corrcoef(np.random.default_rng(5).normal(size=(4, 30)))
     func = tiny_bids / "sub-01" / "func"
-    write_relmat(func / "sub-01_task-rest_atlas-tiny_meas-pearsonCorrelation_relmat.dense.tsv", fc, ["R0", "R1", "R2", "R3"])
-    inputs = {"functional": {"format": "fc_relmat", "filters": {"datatype": "func", "suffix": "relmat", "extension": ".dense.tsv"}}}
-    _, out, _, got = _run(tiny_bids, tmp_path, inputs=inputs, participant_label=["01"], empirical_fc={"fcd": {"enabled": False}})
+    write_relmat(
+        func / "sub-01_task-rest_atlas-tiny_meas-pearsonCorrelation_relmat.dense.tsv",
+        fc,
+        ["R0", "R1", "R2", "R3"],
+    )
+    inputs = {
+        "functional": {
+            "format": "fc_relmat",
+            "filters": {"datatype": "func", "suffix": "relmat", "extension": ".dense.tsv"},
+        }
+    }
+    _, _out, _, got = _run(
+        tiny_bids,
+        tmp_path,
+        inputs=inputs,
+        participant_label=["01"],
+        empirical_fc={"fcd": {"enabled": False}},
+    )
     np.testing.assert_array_equal(got, fc)
 
 
@@ -137,9 +168,21 @@ def test_cli_reports_bad_input_in_one_line(tiny_bids, tmp_path, capsys):
     w = tiny_bids / "sub-01/dwi/sub-01_atlas-tiny_meas-streamlineCount_relmat.dense.tsv"
     w.write_text("1\t2\n3\n")
     cfg = validate_config(tiny_config(tiny_bids, tmp_path))
-    rc = main(["connectome", "--subject", "sub-01", "--in", f"weights={w}",
-               "--out", f"sc_weights={tmp_path}/w.tsv", "--out", f"sc_lengths={tmp_path}/l.tsv",
-               "--params", json.dumps(_params(cfg))])
+    rc = main(
+        [
+            "connectome",
+            "--subject",
+            "sub-01",
+            "--in",
+            f"weights={w}",
+            "--out",
+            f"sc_weights={tmp_path}/w.tsv",
+            "--out",
+            f"sc_lengths={tmp_path}/l.tsv",
+            "--params",
+            json.dumps(_params(cfg)),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 1
     assert err.startswith("error: ") and str(w) in err and "Traceback" not in err

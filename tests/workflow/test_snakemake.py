@@ -18,8 +18,20 @@ pytestmark = pytest.mark.workflow
 def snakemake(workdir, config: dict, *args: str) -> subprocess.CompletedProcess:
     cfg = workdir / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-           "--directory", str(workdir), "--configfile", str(cfg), "--cores", "2", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(cfg),
+        "--cores",
+        "2",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=600)
 
 
@@ -30,12 +42,22 @@ def test_first_stages_run_for_every_subject(tmp_path):
     deriv = tmp_path / "deriv"
     for sub in ("01", "02"):
         d = deriv / f"sub-{sub}" / "ses-a"
-        w, labels, _ = read_relmat(d / "dwi" / f"sub-{sub}_ses-a_atlas-tiny_meas-weight_relmat.dense.tsv")
+        w, labels, _ = read_relmat(
+            d / "dwi" / f"sub-{sub}_ses-a_atlas-tiny_meas-weight_relmat.dense.tsv"
+        )
         assert w.max() == 1.0 and labels == ("R0", "R1", "R2", "R3")
-        fc, _, meta = read_relmat(d / "func" / f"sub-{sub}_ses-a_task-rest_atlas-tiny_meas-pearsonCorrelation_desc-empirical_relmat.dense.tsv")
+        fc, _, meta = read_relmat(
+            d
+            / "func"
+            / f"sub-{sub}_ses-a_task-rest_atlas-tiny_meas-pearsonCorrelation_desc-empirical_relmat.dense.tsv"
+        )
         assert np.allclose(np.diag(fc), 1) and len(meta["Runs"]) == 2
-        assert (tmp_path / "logs" / f"sub-{sub}" / "ses-a" / f"sub-{sub}_ses-a_connectome.log").is_file()
-        assert (tmp_path / "bench" / f"sub-{sub}" / "ses-a" / f"sub-{sub}_ses-a_empirical_fc.tsv").is_file()
+        assert (
+            tmp_path / "logs" / f"sub-{sub}" / "ses-a" / f"sub-{sub}_ses-a_connectome.log"
+        ).is_file()
+        assert (
+            tmp_path / "bench" / f"sub-{sub}" / "ses-a" / f"sub-{sub}_ses-a_empirical_fc.tsv"
+        ).is_file()
     assert (deriv / "dataset_description.json").is_file()
     # nothing left to do on a second run
     again = snakemake(tmp_path, tiny_config(bids, tmp_path), "-n")
@@ -51,7 +73,9 @@ def test_bad_input_names_subject_and_file(tmp_path):
     assert "subject sub-02" in res.stderr and bad.name in res.stderr
     # the good subject still finished, the bad one left nothing behind
     assert list((tmp_path / "deriv" / "sub-01" / "func").glob("*_relmat.dense.tsv"))
-    assert not (tmp_path / "deriv" / "sub-02").exists() or not list((tmp_path / "deriv" / "sub-02").rglob("*.tsv"))
+    assert not (tmp_path / "deriv" / "sub-02").exists() or not list(
+        (tmp_path / "deriv" / "sub-02").rglob("*.tsv")
+    )
 
 
 def test_unknown_config_key_stops_before_any_job(tmp_path):
@@ -63,8 +87,13 @@ def test_unknown_config_key_stops_before_any_job(tmp_path):
 
 def test_demo_dry_run_schedules_all_subjects(tmp_path):
     where = [f"output_dir={tmp_path}/d", f"log_dir={tmp_path}/l", f"benchmark_dir={tmp_path}/b"]
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--config", *where], cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--config", *where],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out = res.stdout + res.stderr
     for sub in range(1, 6):

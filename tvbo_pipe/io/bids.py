@@ -116,7 +116,7 @@ def _find_sc(layout, cfg: dict, subject: str, session: str | None, *, key: str):
     filters = cfg["inputs"]["sc"][key]
     if filters is None:
         return None
-    for ses in ([session, None] if session is not None else [None]):
+    for ses in [session, None] if session is not None else [None]:
         hit = _one(
             _query(layout, filters, subject, ses, key=f"inputs.sc.{key}"),
             what=f"SC {key}",
@@ -188,7 +188,9 @@ def _discover_unit(layout, cfg: dict, subject: str, session: str | None) -> Unit
     sc_cfg, fn_cfg = cfg["inputs"]["sc"], cfg["inputs"]["functional"]
     label = f"sub-{subject}" + (f" ses-{session}" if session else "")
 
-    functional = _query(layout, fn_cfg["filters"], subject, session, key="inputs.functional.filters")
+    functional = _query(
+        layout, fn_cfg["filters"], subject, session, key="inputs.functional.filters"
+    )
     if not functional:
         msg = f"no functional data matching {fn_cfg['filters']}"
         if cfg["missing_functional"] == "fail":

