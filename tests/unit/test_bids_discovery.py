@@ -50,7 +50,7 @@ def test_missing_bids_dir(tmp_path):
 
 def test_not_a_bids_dataset(tmp_path):
     (tmp_path / "x").mkdir()
-    with pytest.raises(InputError, match="dataset_description.json is missing"):
+    with pytest.raises(InputError, match=r"dataset_description.json is missing"):
         _discover(tmp_path / "x", tmp_path)
 
 
@@ -65,7 +65,7 @@ def test_missing_functional_skip_warns_and_fail_raises(tmp_path):
     with pytest.warns(UserWarning, match="sub-02.*no functional data"):
         units = _discover(bids, tmp_path)
     assert [u.prefix for u in units] == ["sub-01"]
-    with pytest.raises(InputError, match="subject sub-02.*no functional data"):
+    with pytest.raises(InputError, match=r"subject sub-02.*no functional data"):
         _discover(bids, tmp_path, missing_functional="fail")
 
 
@@ -73,7 +73,7 @@ def test_missing_structural(tmp_path):
     bids = make_tiny_bids(tmp_path / "b")
     for f in (bids / "sub-02" / "dwi").iterdir():
         f.unlink()
-    with pytest.raises(InputError, match="subject sub-02.*no structural connectome"):
+    with pytest.raises(InputError, match=r"subject sub-02.*no structural connectome"):
         _discover(bids, tmp_path)
     units = _discover(
         bids, tmp_path, missing_structural="normative", inputs={"sc": {"normative": "dk68"}}
