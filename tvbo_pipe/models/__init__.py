@@ -44,9 +44,7 @@ def get_model(name: str) -> Model:
     try:
         return MODELS[name]
     except KeyError:
-        raise KeyError(
-            f"unknown model {name!r}; valid models: {', '.join(MODELS)}"
-        ) from None
+        raise KeyError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}") from None
 
 
 __all__ = [
