@@ -138,7 +138,7 @@ Epileptor = Model(
             "modification",
             0.0,
             "",
-            (0.0, 1.0),
+            None,
             "Boolean: use the nonlinear (sigmoidal) influence of x1 on z instead of the "
             "linear one (Proix et al. 2014).",
             boolean=True,

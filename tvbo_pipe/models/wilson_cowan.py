@@ -115,7 +115,7 @@ WilsonCowan = Model(
             "shift_sigmoid",
             1.0,
             "",
-            (0.0, 1.0),
+            None,
             "Boolean: translate the logistic curves down so that S(0) = 0, making "
             "E = I = 0 a rest state without input.",
             boolean=True,

@@ -435,7 +435,7 @@ PreSigmoidal = Coupling(
             "dynamic",
             1.0,
             "",
-            (0.0, 1.0),
+            None,
             "Boolean: use the dynamic threshold carried by the second coupling variable "
             "(otherwise the static theta). Must be concrete (not traced).",
             boolean=True,
@@ -444,7 +444,7 @@ PreSigmoidal = Coupling(
             "globalT",
             0.0,
             "",
-            (0.0, 1.0),
+            None,
             "Boolean: use a global threshold (otherwise local); only with dynamic=False "
             "(TVB 2.10 fails for the dynamic global threshold). Must be concrete.",
             boolean=True,
