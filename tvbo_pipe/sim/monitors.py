@@ -1,0 +1,234 @@
+"""Monitors: what a simulation returns, computed as TVB's monitors do.
+
+The time loop emits, for every *block* of ``B`` integration steps (``B`` is
+the greatest common divisor of the monitors' sampling intervals in steps), the
+state at the block's last step and the mean over the block (only what some
+monitor needs). Monitors are then computed from those blocks after the loop:
+
+- ``Raw``: every step; time ``t_k = k dt``.
+- ``SubSample(period)``: the state at every ``period``; time ``k period``.
+- ``TemporalAverage(period)``: the mean of the states of each period; time at
+  the end of the period minus half a period (TVB's convention).
+- ``Bold(period)``: TVB's Bold monitor. The monitored variables are averaged
+  over 4 ms ("interim" samples, TVB's ``_stock_sample_rate = 0.25 /ms``),
+  convolved with the HRF kernel over 20 s (5000 interim samples; by FFT or by
+  direct products), and sampled every ``period``; for FirstOrderVolterra
+  ``bold = (h * stock - 1) k_1 V_0``. The first 20 s of the kernel reach into
+  the "stock" (pre-history) of interim samples carried in the state: zeros by
+  default (TVB, which gives a start-up transient) or the end of an earlier run.
+  With ``hrf: BalloonWindkessel`` the interim samples (stock first) drive the
+  balloon ODE instead.
+
+Each output is a :class:`TimeSeries` with its time axis (ms), sample period
+(ms), variable names and region labels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import hrf as hrf_mod
+
+#: TVB's interim sampling of the Bold monitor, ms.
+BOLD_INTERIM_PERIOD = 4.0
+#: TVB's HRF kernel length, ms.
+BOLD_HRF_LENGTH = 20000.0
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclass(frozen=True)
+class TimeSeries:
+    """A monitor's output.
+
+    Attributes:
+        data: ``(n_time, n_variables, n_regions)``.
+        time: ``(n_time,)`` sample times in ms.
+        period: Sample period in ms.
+        variables: Names of the monitored state variables.
+        labels: Region labels.
+        name: Monitor name (e.g. ``"Bold_1000ms"``).
+    """
+
+    data: jax.Array
+    time: jax.Array
+    period: float
+    variables: tuple[str, ...]
+    labels: tuple[str, ...]
+    name: str
+
+    def tree_flatten(self):
+        return (self.data, self.time), (self.period, self.variables, self.labels, self.name)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children, *aux)
+
+    def variable(self, name: str) -> jax.Array:
+        """``(n_time, n_regions)`` of one variable."""
+        return self.data[:, self.variables.index(name)]
+
+
+@dataclass(frozen=True)
+class MonitorPlan:
+    """A monitor resolved against a model and a step size (static)."""
+
+    type: str
+    name: str
+    istep: int  # sampling interval in integration steps
+    voi: tuple[int, ...]  # indices of the monitored variables into the recorded rows
+    variables: tuple[str, ...]
+    hrf: str = "FirstOrderVolterra"
+    interim_istep: int = 0  # Bold only
+    needs: str = "last"  # "last" or "mean" from the blocks
+
+    @property
+    def stock_len(self) -> int:
+        return int(math.ceil(BOLD_HRF_LENGTH / BOLD_INTERIM_PERIOD)) if self.type == "Bold" else 0
+
+
+def _steps(period: float, dt: float, what: str) -> int:
+    n = round(period / dt)
+    if n < 1 or not math.isclose(n * dt, period, rel_tol=1e-9, abs_tol=1e-12):
+        raise ValueError(
+            f"{what}: period {period} ms must be a whole number of steps of dt={dt} ms"
+        )
+    return n
+
+
+def plan_monitors(specs, model, dt: float, *, replace_temporal_averaging: bool = False):
+    """Resolve monitor specs: sampling in steps, variables, block length.
+
+    Returns:
+        ``(plans, record, block)``: the plans, the indices of the state
+        variables the loop must record, and the block length ``B`` in steps.
+    """
+    names = model.state_variable_names
+    default_voi = model.variables_of_interest or names[:1]
+    chosen = [tuple(s.variables) or tuple(default_voi) for s in specs]
+    record = tuple(sorted({names.index(v) for vs in chosen for v in vs}))
+    plans, steps = [], []
+    for spec, variables in zip(specs, chosen, strict=True):
+        voi = tuple(record.index(names.index(v)) for v in variables)
+        if spec.type == "Raw":
+            plan = MonitorPlan("Raw", spec.name, 1, voi, variables)
+            steps.append(1)
+        elif spec.type == "SubSample":
+            plan = MonitorPlan(
+                "SubSample", spec.name, _steps(spec.period, dt, spec.name), voi, variables
+            )
+            steps.append(plan.istep)
+        elif spec.type == "TemporalAverage":
+            needs = "last" if replace_temporal_averaging else "mean"
+            istep = _steps(spec.period, dt, spec.name)
+            plan = MonitorPlan("TemporalAverage", spec.name, istep, voi, variables, needs=needs)
+            steps.append(1 if needs == "last" else istep)
+        elif spec.type == "Bold":
+            interim = _steps(BOLD_INTERIM_PERIOD, dt, f"{spec.name} interim sampling (4 ms)")
+            istep = _steps(spec.period, dt, spec.name)
+            if istep % interim:
+                raise ValueError(f"{spec.name}: period must be a multiple of 4 ms")
+            needs = "last" if replace_temporal_averaging else "mean"
+            plan = MonitorPlan("Bold", spec.name, istep, voi, variables, spec.hrf, interim, needs)
+            steps.append(interim if needs == "mean" else 1)
+        else:  # validated by the experiment
+            raise ValueError(f"unknown monitor {spec.type}")
+        plans.append(plan)
+    block = math.gcd(*steps)
+    return tuple(plans), record, block
+
+
+def volterra_kernel(dtype) -> np.ndarray:
+    """TVB's HRF taps, ``h[k]`` weighting the interim sample ``k`` before the newest.
+
+    TVB evaluates ``G`` at ``t = 0, 4, ..., 19996`` ms, reverses it and rolls it
+    so that the newest sample meets ``G[-1]`` and the one before it ``G[0]``;
+    this reproduces that indexing exactly.
+    """
+    n = int(math.ceil(BOLD_HRF_LENGTH / BOLD_INTERIM_PERIOD))
+    t_s = np.arange(n) * (BOLD_HRF_LENGTH / 1000.0 / n)
+    g = hrf_mod.first_order_volterra(t_s)
+    return np.roll(g, 1).astype(dtype)
+
+
+def _causal_conv_at(full: jax.Array, h: np.ndarray, idx: np.ndarray, fft: bool) -> jax.Array:
+    """``sum_k h[k] full[i - k]`` for each ``i`` in ``idx`` (``full``: (T, ...))."""
+    if fft:
+        n = full.shape[0] + h.shape[0]
+        nfft = 1 << (n - 1).bit_length()
+        hf = jnp.fft.rfft(jnp.asarray(h), nfft)
+        ff = jnp.fft.rfft(full, nfft, axis=0)
+        conv = jnp.fft.irfft(ff * hf.reshape((-1,) + (1,) * (full.ndim - 1)), nfft, axis=0)
+        return conv[idx]
+    windows = full[idx[:, None] - np.arange(h.shape[0])[None, :]]  # (n, S, ...)
+    return jnp.tensordot(jnp.asarray(h), windows, axes=([0], [1]))
+
+
+def compute_outputs(
+    plans, last, mean, block: int, dt: float, t0_step, labels, stocks, *, fft: bool
+):
+    """Monitors from the per-block outputs of the loop.
+
+    Args:
+        plans: From :func:`plan_monitors`.
+        last, mean: ``(n_blocks, n_record, n_nodes)`` (either may be None if unused).
+        block: Steps per block.
+        dt: Step in ms.
+        t0_step: Steps done before this run (time offset).
+        labels: Region labels.
+        stocks: Per Bold monitor name, the pre-history ``(S, n_var, n_nodes)``.
+
+    Returns:
+        ``(outputs, new_stocks)``.
+    """
+    outputs, new_stocks = {}, {}
+    n_blocks = (last if last is not None else mean).shape[0]
+    for p in plans:
+        src = last if p.needs == "last" else mean
+        k = p.istep // block if p.type != "Bold" else p.interim_istep // block
+        if p.type == "Bold" and p.needs == "last":
+            k = p.interim_istep
+        n = n_blocks // k
+        grouped = src[: n * k].reshape((n, k) + src.shape[1:])[:, :, jnp.asarray(p.voi)]
+        if p.type in ("Raw", "SubSample") or (p.type == "TemporalAverage" and p.needs == "last"):
+            if p.type == "TemporalAverage":  # replace_temporal_averaging: subsample instead
+                k_ta = p.istep
+                n = n_blocks // k_ta
+                data = src[k_ta - 1 : n * k_ta : k_ta][:, jnp.asarray(p.voi)]
+            else:
+                data = grouped[:, -1]
+            time = (t0_step + p.istep * np.arange(1, n + 1)) * dt
+            outputs[p.name] = TimeSeries(
+                data, jnp.asarray(time), p.istep * dt, p.variables, labels, p.name
+            )
+        elif p.type == "TemporalAverage":
+            data = grouped.mean(axis=1)
+            time = (t0_step + p.istep * np.arange(1, n + 1) - p.istep / 2.0) * dt
+            outputs[p.name] = TimeSeries(
+                data, jnp.asarray(time), p.istep * dt, p.variables, labels, p.name
+            )
+        else:  # Bold
+            interim = grouped[:, -1] if p.needs == "last" else grouped.mean(axis=1)
+            stock = stocks[p.name]
+            full = jnp.concatenate([stock.astype(interim.dtype), interim], axis=0)
+            s_len = stock.shape[0]
+            per = p.istep // p.interim_istep
+            n_bold = interim.shape[0] // per
+            idx = s_len - 1 + per * np.arange(1, n_bold + 1)
+            if p.hrf == "FirstOrderVolterra":
+                h = volterra_kernel(np.dtype(interim.dtype))
+                k1v0 = hrf_mod.VOLTERRA["k_1"] * hrf_mod.VOLTERRA["V_0"]
+                data = (_causal_conv_at(full, h, idx, fft) - 1.0) * k1v0
+            else:
+                y = hrf_mod.balloon_windkessel(full, BOLD_INTERIM_PERIOD / 1000.0)
+                data = y[idx]
+            time = (t0_step + p.istep * np.arange(1, n_bold + 1)) * dt
+            outputs[p.name] = TimeSeries(
+                data, jnp.asarray(time), p.istep * dt, p.variables, labels, p.name
+            )
+            new_stocks[p.name] = full[-s_len:]
+    return outputs, new_stocks

@@ -1,0 +1,614 @@
+"""Experiments compiled to pure, differentiable JAX simulations.
+
+Three entry points, from high to low level:
+
+- :func:`prepare` ``(experiment, connectome) -> (model, state)`` (tvboptim's
+  API): ``model(state)`` is jit-compiled and returns the monitors' outputs;
+  ``state`` is a pytree of float arrays (parameters and initial conditions),
+  so ``jax.grad``, ``jax.jacfwd`` and ``jax.vmap`` apply to it directly.
+- :func:`integrate` (jaxley's API): one run from explicit parameters and
+  states, with ``checkpoint_lengths`` (nested checkpointed scans that bound
+  memory under ``jax.grad``) and ``all_states`` / ``return_states`` to
+  continue runs.
+- :func:`build_init_and_step_fn` (jaxley's API): ``init_fn`` and ``step_fn``
+  for step-by-step control with external input.
+
+The time loop follows TVB's simulator step by step: the coupling of step
+``t`` is computed from the history (delayed states) and the current state,
+held fixed while the integrator advances the state, then the new state's
+coupling variables enter the history, and monitors see the new state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..connectome import Connectome
+from ..errors import ConfigError
+from ..experiment import Experiment
+from ..models import Model, get_model
+from .coupling import Coupling, get_coupling
+from .delays import DelayPlan, plan_delays
+from .integrators import get_scheme
+from .monitors import MonitorPlan, compute_outputs, plan_monitors
+from .noise import draw, increment_scale
+
+
+class SimState(NamedTuple):
+    """Everything needed to continue a simulation.
+
+    Attributes:
+        x: ``(n_sv, n_nodes)`` current state.
+        history: ``(n_cvar, H, n_nodes)`` ring buffer of the coupling
+            variables (``H = 0`` without delays).
+        bold_stock: Per Bold monitor, ``(5000, n_var, n_nodes)`` interim
+            samples (4 ms) preceding the run.
+        step: Number of steps done (absolute step of ``x``), int32.
+        key: The noise key (draws of step ``t`` use ``fold_in(key, t)``).
+    """
+
+    x: jax.Array
+    history: jax.Array
+    bold_stock: dict
+    step: jax.Array
+    key: jax.Array
+
+
+@dataclass(frozen=True, eq=False)
+class Simulator:
+    """The static part of a prepared experiment (shapes, schemes, plans).
+
+    Build it with :func:`build_simulator`; it is closed over by the jitted
+    functions, so changing it means recompiling, while everything in the
+    parameter and state pytrees can change freely.
+    """
+
+    model: Model
+    coupling: Coupling
+    scheme: str
+    dt: float
+    n_steps: int
+    labels: tuple[str, ...]
+    bounds: tuple[np.ndarray, np.ndarray] | None
+    noise_scale: np.ndarray | None
+    delays: DelayPlan | None
+    plans: tuple[MonitorPlan, ...]
+    record: tuple[int, ...]
+    block: int
+    dtype: Any
+    bold_fft: bool
+    seed: int
+    experiment: Experiment
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_blocks(self) -> int:
+        return self.n_steps // self.block
+
+    @property
+    def horizon(self) -> int:
+        return 0 if self.delays is None else self.delays.horizon
+
+
+# --------------------------------------------------------------------------- building
+def _value(spec_value, default, n: int, key: str, dtype) -> jax.Array:
+    v = default if spec_value is None else spec_value
+    arr = np.asarray(v, dtype=dtype)
+    if arr.ndim == 1 and arr.shape[0] != n:
+        raise ConfigError(
+            f"regional values must have one entry per region ({n}), got {arr.shape[0]}", key=key
+        )
+    if arr.ndim > 1:
+        raise ConfigError("parameter values must be scalars or 1-D per region", key=key)
+    return jnp.asarray(arr)
+
+
+def _bounds(model: Model, dtype) -> tuple[np.ndarray, np.ndarray] | None:
+    if not any(sv.boundaries for sv in model.state_variables):
+        return None
+    lo = np.array(
+        [(sv.boundaries or (None, None))[0] for sv in model.state_variables], dtype=object
+    )
+    hi = np.array(
+        [(sv.boundaries or (None, None))[1] for sv in model.state_variables], dtype=object
+    )
+    lo = np.array([-np.inf if v is None else v for v in lo], dtype=dtype)[:, None]
+    hi = np.array([np.inf if v is None else v for v in hi], dtype=dtype)[:, None]
+    return lo, hi
+
+
+def load_experiment_connectome(experiment: Experiment) -> Connectome:
+    """The connectome named by the experiment's connectivity section."""
+    from ..io import connectome as ioc
+
+    c = experiment.connectivity
+    if c.weights:
+        return ioc.load_relmat_connectome(c.weights, c.lengths)
+    if c.normative:
+        return ioc.load_normative(c.normative)
+    raise ConfigError(
+        "no connectome: pass one to prepare() or set connectivity.weights or connectivity.normative",
+        key="connectivity",
+    )
+
+
+def build_simulator(
+    experiment: Experiment,
+    connectome: Connectome | None = None,
+    *,
+    dtype=None,
+    replace_temporal_averaging: bool = False,
+    scalar_pre: bool = False,
+    bold_fft_convolve: bool = True,
+    min_speed: float | None = None,
+) -> tuple[Simulator, Connectome]:
+    """Resolve an experiment against a connectome into a static :class:`Simulator`."""
+    experiment.validate()
+    conn = connectome if connectome is not None else load_experiment_connectome(experiment)
+    conn.validate()
+    dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    model = get_model(experiment.model.name)
+    coupling = get_coupling(experiment.coupling.name)
+    n_out = coupling.output_rows(len(model.cvar))
+    if n_out != model.n_cvar:
+        raise ConfigError(
+            f"coupling {coupling.name} gives {n_out} coupling input(s) but {model.name} expects {model.n_cvar}",
+            key="coupling.name",
+        )
+    if scalar_pre and (coupling.uses_x_i or coupling.dense is not None):
+        raise ConfigError(
+            f"scalar_pre needs a coupling whose pre depends on x_j only; {coupling.name} does not",
+            key="coupling.name",
+        )
+    integ = experiment.integration
+    dt = integ.dt
+    n_steps = round(integ.duration / dt)
+    if not math.isclose(n_steps * dt, integ.duration, rel_tol=1e-9):
+        raise ConfigError(
+            f"duration {integ.duration} ms is not a whole number of steps of {dt} ms",
+            key="integration.duration",
+        )
+    plans, record, block = plan_monitors(
+        experiment.monitors, model, dt, replace_temporal_averaging=replace_temporal_averaging
+    )
+    if n_steps % block:
+        raise ConfigError(
+            f"duration must be a multiple of {block * dt:g} ms (the monitors' common sampling interval)",
+            key="integration.duration",
+        )
+    noise = integ.noise
+    scale = None
+    if noise is not None:
+        scale = increment_scale(noise.sigma, noise.convention, model.state_variable_names, dt)
+        scale = scale.astype(dtype) if np.any(scale) else None
+    delays = plan_delays(
+        conn.weights,
+        conn.lengths,
+        experiment.connectivity.conduction_speed,
+        dt,
+        interpolation=experiment.connectivity.delay_interpolation,
+        dense=coupling.dense is not None,
+        min_speed=min_speed,
+    )
+    sim = Simulator(
+        model=model,
+        coupling=coupling,
+        scheme=integ.method,
+        dt=dt,
+        n_steps=n_steps,
+        labels=tuple(conn.labels),
+        bounds=_bounds(model, dtype),
+        noise_scale=scale,
+        delays=delays,
+        plans=plans,
+        record=record,
+        block=block,
+        dtype=dtype,
+        bold_fft=bold_fft_convolve,
+        seed=integ.seed,
+        experiment=experiment,
+    )
+    return sim, conn
+
+
+def default_params(sim: Simulator, connectome: Connectome) -> dict:
+    """The parameter pytree: ``{"model": ..., "coupling": ..., "network": ...}``.
+
+    Every model and coupling parameter is present (defaults overridden by the
+    experiment), as a 0-d or ``(n_nodes,)`` array of the simulator's dtype.
+    ``network`` holds the weights and, with linear delay interpolation, the
+    conduction speed (mm/ms).
+    """
+    exp, n, dt = sim.experiment, sim.n_nodes, sim.dtype
+    model = {
+        p.name: _value(
+            exp.model.parameters.get(p.name), p.default, n, f"model.parameters.{p.name}", dt
+        )
+        for p in sim.model.parameters
+    }
+    coupling = {
+        p.name: _value(
+            exp.coupling.parameters.get(p.name), p.default, n, f"coupling.parameters.{p.name}", dt
+        )
+        for p in sim.coupling.parameters
+    }
+    network = {"weights": jnp.asarray(connectome.weights, dtype=dt)}
+    if sim.delays is not None and sim.delays.interpolate:
+        network["speed"] = jnp.asarray(exp.connectivity.conduction_speed, dtype=dt)
+    return {"model": model, "coupling": coupling, "network": network}
+
+
+def initial_state(
+    sim: Simulator, x0: jax.Array | None = None, *, key: jax.Array | None = None
+) -> SimState:
+    """Initial :class:`SimState`: constant history at ``x0``, empty BOLD stock.
+
+    ``x0`` defaults to the experiment's initial conditions (model initial
+    values, random within TVB's state-variable ranges, or given values).
+    """
+    model, n, dtype = sim.model, sim.n_nodes, sim.dtype
+    if x0 is None:
+        ics = sim.experiment.initial_conditions
+        rows = []
+        rng = np.random.default_rng(sim.seed)
+        for sv in model.state_variables:
+            if ics.type == "random":
+                rows.append(rng.uniform(sv.range[0], sv.range[1], n))
+            elif ics.type == "given" and sv.name in ics.values:
+                rows.append(np.broadcast_to(np.asarray(ics.values[sv.name], dtype=float), (n,)))
+            else:
+                rows.append(np.full(n, sv.initial_value))
+        x0 = np.stack(rows)
+    x0 = jnp.asarray(x0, dtype=dtype)
+    if x0.shape != (len(model.state_variables), n):
+        raise ValueError(
+            f"initial state must have shape {(len(model.state_variables), n)}, got {x0.shape}"
+        )
+    cv = x0[jnp.asarray(model.cvar)]
+    history = jnp.broadcast_to(cv[:, None, :], (len(model.cvar), sim.horizon, n))
+    stocks = {
+        p.name: jnp.zeros((p.stock_len, len(p.voi), n), dtype=dtype)
+        for p in sim.plans
+        if p.type == "Bold"
+    }
+    key = jax.random.key(sim.seed) if key is None else key
+    return SimState(x0, history, stocks, jnp.asarray(0, dtype=jnp.int32), key)
+
+
+# --------------------------------------------------------------------------- the step
+def coupling_input(
+    sim: Simulator, params: Mapping, x: jax.Array, history: jax.Array, t
+) -> jax.Array:
+    """Long-range coupling of step ``t`` (``(n_cvar_out, n_nodes)``)."""
+    cpl, cp = sim.coupling, params["coupling"]
+    w = params["network"]["weights"]
+    x_now = x[jnp.asarray(sim.model.cvar)]
+    d = sim.delays
+    if d is None:
+        if cpl.dense is not None:
+            xj = jnp.broadcast_to(x_now[:, None, :], x_now.shape[:1] + w.shape)
+            return cpl.dense(w, x_now, xj, cp)
+        if not cpl.uses_x_i:
+            pre = cpl.pre(x_now[:, :1, None], x_now[:, None, :], cp)[:, 0, :]
+            return cpl.post(pre @ w.T, cp)
+        pre = cpl.pre(x_now[:, :, None], x_now[:, None, :], cp)
+        return cpl.post(jnp.sum(w[None] * pre, axis=-1), cp)
+    horizon = d.horizon
+    src = jnp.asarray(d.src)
+    if d.interpolate:
+        tau = jnp.asarray(d.lengths, dtype=x.dtype) / (params["network"]["speed"] * sim.dt)
+        d0 = jnp.floor(tau)
+        frac = tau - d0
+        d0 = jnp.minimum(d0.astype(jnp.int32), horizon - 2)
+        newer = history[:, (t - 1 - d0) % horizon, src]
+        older = history[:, (t - 2 - d0) % horizon, src]
+        xj = newer + frac * (older - newer)
+    else:
+        xj = history[:, (t - 1 - jnp.asarray(d.idelay)) % horizon, src]
+    if cpl.dense is not None:  # dense plans keep all n sources in order
+        return cpl.dense(w, x_now, xj, cp)
+    w_e = jnp.where(jnp.asarray(d.mask), w.reshape(-1)[jnp.asarray(d.edge)], 0.0)
+    pre = cpl.pre(x_now[:, :, None], xj, cp)
+    return cpl.post(jnp.sum(w_e * pre, axis=-1), cp)
+
+
+def _make_step(sim: Simulator):
+    scheme = get_scheme(sim.scheme)
+    dfun = sim.model.dfun
+    cvar = jnp.asarray(sim.model.cvar)
+
+    def step(params, x, history, t, key, stimulus=0.0):
+        c = coupling_input(sim, params, x, history, t)
+        mp = params["model"]
+
+        def f(y):
+            return dfun(y, c, mp)
+
+        noise = 0.0
+        if sim.noise_scale is not None:
+            noise = jnp.asarray(sim.noise_scale) * draw(key, t, x.shape, x.dtype)
+        x = scheme(f, x, sim.dt, noise=noise, stimulus=stimulus, bounds=sim.bounds)
+        if sim.delays is not None:
+            history = jax.lax.dynamic_update_index_in_dim(history, x[cvar], t % sim.horizon, axis=1)
+        return x, history
+
+    return step
+
+
+def _nested_scan(f, init, xs, length: int, lengths: Sequence[int] | None):
+    """``lax.scan`` nested as ``lengths`` with ``jax.checkpoint`` on every outer body."""
+    if not lengths or len(lengths) == 1:
+        return jax.lax.scan(f, init, xs, length=length)
+    outer, inner = lengths[0], math.prod(lengths[1:])
+    split = jax.tree_util.tree_map(lambda a: a.reshape((outer, inner) + a.shape[1:]), xs)
+
+    @jax.checkpoint
+    def body(carry, chunk):
+        return _nested_scan(f, carry, chunk, inner, lengths[1:])
+
+    carry, ys = jax.lax.scan(body, init, split, length=outer)
+    return carry, jax.tree_util.tree_map(lambda a: a.reshape((outer * inner,) + a.shape[2:]), ys)
+
+
+def auto_checkpoint_lengths(n_blocks: int) -> tuple[int, ...] | None:
+    """Two levels of about ``sqrt(n)`` each (memory ~ 2 sqrt(n) states under grad)."""
+    if n_blocks < 64:
+        return None
+    inner = max(d for d in range(1, math.isqrt(n_blocks) + 1) if n_blocks % d == 0)
+    return None if inner == 1 else (n_blocks // inner, inner)
+
+
+def _check_lengths(lengths, n_blocks: int, block: int) -> tuple[int, ...] | None:
+    if lengths is None:
+        return None
+    if lengths == "auto":
+        return auto_checkpoint_lengths(n_blocks)
+    lengths = tuple(int(v) for v in lengths)
+    if math.prod(lengths) != n_blocks:
+        raise ValueError(
+            f"checkpoint_lengths {lengths} multiply to {math.prod(lengths)}, but the run has "
+            f"{n_blocks} loop iterations ({block} step(s) each); their product must be equal"
+        )
+    return lengths
+
+
+# --------------------------------------------------------------------------- running
+def integrate(
+    sim: Simulator,
+    params: Mapping,
+    *,
+    all_states: SimState | None = None,
+    n_steps: int | None = None,
+    stimulus: jax.Array | None = None,
+    checkpoint_lengths: Sequence[int] | str | None = None,
+    return_states: bool = False,
+):
+    """Run the simulation (jaxley's ``integrate`` semantics).
+
+    Args:
+        sim: From :func:`build_simulator`.
+        params: Parameter pytree (:func:`default_params`).
+        all_states: State to continue from (a :class:`SimState`, e.g. the one
+            returned by an earlier call with ``return_states=True``); default:
+            :func:`initial_state`.
+        n_steps: Steps to run (default: the experiment's duration); a
+            multiple of ``sim.block``.
+        stimulus: External input added to the derivative (TVB's stimulus
+            term, units of the state per ms): ``(n_steps, n_nodes)`` for the
+            first state variable or ``(n_steps, n_sv, n_nodes)``.
+        checkpoint_lengths: Nested checkpointing of the time loop, e.g.
+            ``(30, 1000)`` for 30 000 loop iterations: under ``jax.grad`` only
+            ``30 + 1000`` states are stored instead of 30 000, at the cost of one
+            more forward pass. ``"auto"`` picks two levels of about sqrt(n).
+            Results are bit-identical whatever the lengths (noise is drawn by
+            absolute step).
+        return_states: Also return the final :class:`SimState`.
+
+    Returns:
+        ``outputs`` (monitor name -> :class:`TimeSeries`), or
+        ``(outputs, final_state)`` when ``return_states``.
+    """
+    state = initial_state(sim) if all_states is None else all_states
+    n_steps = sim.n_steps if n_steps is None else int(n_steps)
+    if n_steps % sim.block:
+        raise ValueError(f"n_steps must be a multiple of {sim.block} (monitor sampling)")
+    n_blocks = n_steps // sim.block
+    lengths = _check_lengths(checkpoint_lengths, n_blocks, sim.block)
+    step = _make_step(sim)
+    record = jnp.asarray(sim.record)
+    needs = {p.needs for p in sim.plans}
+    if sim.block == 1:
+        needs = {"last"}
+    xs = None
+    if stimulus is not None:
+        stimulus = jnp.asarray(stimulus, dtype=sim.dtype)
+        if stimulus.ndim == 2:
+            full = jnp.zeros(
+                (stimulus.shape[0], len(sim.model.state_variables), sim.n_nodes), sim.dtype
+            )
+            stimulus = full.at[:, 0].set(stimulus)
+        if stimulus.shape[0] != n_steps:
+            raise ValueError(f"stimulus has {stimulus.shape[0]} steps, the run {n_steps}")
+        xs = stimulus.reshape((n_blocks, sim.block) + stimulus.shape[1:])
+    key = state.key
+
+    def block_fn(carry, stim):
+        x, history, t = carry
+        if sim.block == 1:
+            t = t + 1
+            x, history = step(params, x, history, t, key, 0.0 if stim is None else stim[0])
+            out = x[record]
+            return (x, history, t), {"last": out, "mean": out}
+
+        def body(i, c):
+            x, history, t, acc = c
+            t = t + 1
+            x, history = step(params, x, history, t, key, 0.0 if stim is None else stim[i])
+            return x, history, t, acc + x[record] if "mean" in needs else acc
+
+        acc0 = jnp.zeros((len(sim.record), sim.n_nodes), sim.dtype)
+        x, history, t, acc = jax.lax.fori_loop(0, sim.block, body, (x, history, t, acc0))
+        ys = {}
+        if "last" in needs:
+            ys["last"] = x[record]
+        if "mean" in needs:
+            ys["mean"] = acc / sim.block
+        return (x, history, t), ys
+
+    carry0 = (state.x, state.history, state.step)
+    (x, history, t), ys = _nested_scan(block_fn, carry0, xs, n_blocks, lengths)
+    outputs, stocks = compute_outputs(
+        sim.plans,
+        ys.get("last"),
+        ys.get("mean", ys.get("last")),
+        sim.block,
+        sim.dt,
+        state.step,
+        sim.labels,
+        state.bold_stock,
+        fft=sim.bold_fft,
+    )
+    if return_states:
+        return outputs, SimState(x, history, {**state.bold_stock, **stocks}, t, key)
+    return outputs
+
+
+def build_init_and_step_fn(sim: Simulator):
+    """``(init_fn, step_fn)`` for step-by-step control (jaxley's semantics).
+
+    - ``init_fn(params, all_states=None, x0=None) -> SimState``
+    - ``step_fn(states, params, external_input=None) -> SimState`` advances one
+      integration step; ``external_input`` is ``(n_nodes,)`` (added to the
+      first state variable's derivative) or ``(n_sv, n_nodes)``.
+
+    Both are pure and can be jitted; monitors are not applied (read ``x``).
+    """
+    step = _make_step(sim)
+
+    def init_fn(params, all_states: SimState | None = None, x0=None) -> SimState:
+        del params  # the initial state does not depend on parameters
+        return initial_state(sim, x0) if all_states is None else all_states
+
+    def step_fn(states: SimState, params, external_input=None) -> SimState:
+        stim = 0.0
+        if external_input is not None:
+            stim = jnp.asarray(external_input, dtype=sim.dtype)
+            if stim.ndim == 1:
+                stim = (
+                    jnp.zeros((len(sim.model.state_variables), sim.n_nodes), sim.dtype)
+                    .at[0]
+                    .set(stim)
+                )
+        t = states.step + 1
+        x, history = step(params, states.x, states.history, t, states.key, stim)
+        return SimState(x, history, states.bold_stock, t, states.key)
+
+    return init_fn, step_fn
+
+
+# --------------------------------------------------------------------------- prepare
+def prepare(
+    experiment: Experiment,
+    connectome: Connectome | None = None,
+    *,
+    enable_x64: bool = True,
+    replace_temporal_averaging: bool = False,
+    return_new_ics: bool = False,
+    scalar_pre: bool = False,
+    bold_fft_convolve: bool = True,
+    small_dt: bool = False,
+    checkpoint_lengths: Sequence[int] | str | None = "auto",
+):
+    """Compile an experiment into ``(model, state)`` (tvboptim's ``prepare``).
+
+    Args:
+        experiment: The experiment spec.
+        connectome: The network; default: loaded from ``experiment.connectivity``.
+        enable_x64: Simulate in float64 (turns on ``jax_enable_x64``, a global
+            JAX setting, when called); else float32.
+        replace_temporal_averaging: Bold and TemporalAverage monitors subsample
+            instead of averaging (faster, close but not identical to TVB).
+        return_new_ics: ``model(state)`` returns ``(outputs, new_state)`` where
+            ``new_state["initial"]`` continues the run (final state, history and
+            the BOLD stock of its last 20 s).
+        scalar_pre: Assert that the coupling's ``pre`` depends on ``x_j`` only,
+            so that the coupling sum is a matrix product (chosen automatically
+            whenever possible; with this flag a coupling that cannot is an error).
+        bold_fft_convolve: BOLD convolution by FFT (default) or direct products.
+        small_dt: Accepted for tvboptim compatibility. tvboptim then keeps the
+            whole history instead of a ring buffer; the ring buffer here costs
+            the same per step at any dt, so this has no effect.
+        checkpoint_lengths: See :func:`integrate` (``"auto"``: two levels).
+
+    Returns:
+        ``(model, state)``. ``state`` is ``{"model": {...}, "coupling": {...},
+        "network": {...}, "initial": {"x", "history", "bold_stock"}}`` of float
+        arrays; ``model(state, key=None)`` is jitted and returns the monitors'
+        outputs (monitor name -> :class:`TimeSeries`). ``key`` replaces the
+        noise key (default: from the experiment's seed, the same realisation at
+        every call).
+
+    Example usage:
+        >>> model, state = prepare(Experiment.load("config/experiment.yaml"), conn)
+        >>> bold = model(state)["Bold_1000ms"]
+        >>> grad = jax.grad(lambda s: model(s)["Bold_1000ms"].data.mean())(state)
+    """
+    del small_dt
+    if enable_x64:
+        jax.config.update("jax_enable_x64", True)
+    dtype = jnp.float64 if enable_x64 else jnp.float32
+    sim, conn = build_simulator(
+        experiment,
+        connectome,
+        dtype=dtype,
+        replace_temporal_averaging=replace_temporal_averaging,
+        scalar_pre=scalar_pre,
+        bold_fft_convolve=bold_fft_convolve,
+    )
+    params = default_params(sim, conn)
+    init = initial_state(sim)
+    state = {
+        **params,
+        "initial": {"x": init.x, "history": init.history, "bold_stock": init.bold_stock},
+    }
+    default_key = init.key
+
+    @jax.jit
+    def model(state, key=None):
+        ini = state["initial"]
+        start = SimState(
+            ini["x"],
+            ini["history"],
+            ini["bold_stock"],
+            jnp.asarray(0, jnp.int32),
+            default_key if key is None else key,
+        )
+        params = {k: state[k] for k in ("model", "coupling", "network")}
+        out = integrate(
+            sim,
+            params,
+            all_states=start,
+            checkpoint_lengths=checkpoint_lengths,
+            return_states=return_new_ics,
+        )
+        if not return_new_ics:
+            return out
+        out, final = out
+        new_state = {
+            **state,
+            "initial": {"x": final.x, "history": final.history, "bold_stock": final.bold_stock},
+        }
+        return out, new_state
+
+    model.simulator = sim
+    return model, state
