@@ -88,7 +88,7 @@ class MonitorPlan:
 
     @property
     def stock_len(self) -> int:
-        return int(math.ceil(BOLD_HRF_LENGTH / BOLD_INTERIM_PERIOD)) if self.type == "Bold" else 0
+        return math.ceil(BOLD_HRF_LENGTH / BOLD_INTERIM_PERIOD) if self.type == "Bold" else 0
 
 
 def _steps(period: float, dt: float, what: str) -> int:
@@ -149,7 +149,7 @@ def volterra_kernel(dtype) -> np.ndarray:
     so that the newest sample meets ``G[-1]`` and the one before it ``G[0]``;
     this reproduces that indexing exactly.
     """
-    n = int(math.ceil(BOLD_HRF_LENGTH / BOLD_INTERIM_PERIOD))
+    n = math.ceil(BOLD_HRF_LENGTH / BOLD_INTERIM_PERIOD)
     t_s = np.arange(n) * (BOLD_HRF_LENGTH / 1000.0 / n)
     g = hrf_mod.first_order_volterra(t_s)
     return np.roll(g, 1).astype(dtype)
