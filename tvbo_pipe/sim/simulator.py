@@ -38,7 +38,7 @@ from .coupling import Coupling, get_coupling
 from .delays import DelayPlan, plan_delays
 from .integrators import get_scheme
 from .monitors import MonitorPlan, compute_outputs, plan_monitors
-from .noise import draw, increment_scale
+from .noise import increment_scale, normals
 
 
 class SimState(NamedTuple):
@@ -82,6 +82,7 @@ class Simulator:
     plans: tuple[MonitorPlan, ...]
     record: tuple[int, ...]
     block: int
+    unit: int
     dtype: Any
     bold_fft: bool
     seed: int
@@ -213,6 +214,7 @@ def build_simulator(
         plans=plans,
         record=record,
         block=block,
+        unit=loop_unit(n_steps, block),
         dtype=dtype,
         bold_fft=bold_fft_convolve,
         seed=integ.seed,
@@ -323,26 +325,35 @@ def coupling_input(
 
 
 def _make_step(sim: Simulator):
+    """``step(params, x, history, t, noise, stimulus) -> (x, history)`` for step ``t``."""
     scheme = get_scheme(sim.scheme)
     dfun = sim.model.dfun
     cvar = jnp.asarray(sim.model.cvar)
+    scale = None if sim.noise_scale is None else jnp.asarray(sim.noise_scale)
 
-    def step(params, x, history, t, key, stimulus=0.0):
+    def step(params, x, history, t, noise=None, stimulus=0.0):
         c = coupling_input(sim, params, x, history, t)
         mp = params["model"]
 
         def f(y):
             return dfun(y, c, mp)
 
-        noise = 0.0
-        if sim.noise_scale is not None:
-            noise = jnp.asarray(sim.noise_scale) * draw(key, t, x.shape, x.dtype)
-        x = scheme(f, x, sim.dt, noise=noise, stimulus=stimulus, bounds=sim.bounds)
+        increment = 0.0 if scale is None else scale * noise
+        x = scheme(f, x, sim.dt, noise=increment, stimulus=stimulus, bounds=sim.bounds)
         if sim.delays is not None:
             history = jax.lax.dynamic_update_index_in_dim(history, x[cvar], t % sim.horizon, axis=1)
         return x, history
 
     return step
+
+
+def loop_unit(n_steps: int, block: int, target: int = 512) -> int:
+    """Steps per iteration of the outer time loop: a multiple of ``block`` dividing
+    ``n_steps``, at most ``max(target, block)``. Noise of a whole unit is drawn at
+    once; results do not depend on the unit (noise is addressed by step)."""
+    n_blocks = n_steps // block
+    m = max(d for d in range(1, max(1, target // block) + 1) if n_blocks % d == 0)
+    return m * block
 
 
 def _nested_scan(f, init, xs, length: int, lengths: Sequence[int] | None):
@@ -368,16 +379,20 @@ def auto_checkpoint_lengths(n_blocks: int) -> tuple[int, ...] | None:
     return None if inner == 1 else (n_blocks // inner, inner)
 
 
-def _check_lengths(lengths, n_blocks: int, block: int) -> tuple[int, ...] | None:
+def _check_lengths(lengths, n_units: int, unit: int) -> tuple[int, ...] | None:
     if lengths is None:
         return None
-    if lengths == "auto":
-        return auto_checkpoint_lengths(n_blocks)
+    if isinstance(lengths, str):
+        if lengths != "auto":
+            raise ValueError(
+                f"checkpoint_lengths must be a sequence of ints, 'auto' or None, got {lengths!r}"
+            )
+        return auto_checkpoint_lengths(n_units)
     lengths = tuple(int(v) for v in lengths)
-    if math.prod(lengths) != n_blocks:
+    if math.prod(lengths) != n_units:
         raise ValueError(
             f"checkpoint_lengths {lengths} multiply to {math.prod(lengths)}, but the run has "
-            f"{n_blocks} loop iterations ({block} step(s) each); their product must be equal"
+            f"{n_units} loop iterations of {unit} steps (Simulator.unit); their product must be equal"
         )
     return lengths
 
@@ -422,56 +437,80 @@ def integrate(
     n_steps = sim.n_steps if n_steps is None else int(n_steps)
     if n_steps % sim.block:
         raise ValueError(f"n_steps must be a multiple of {sim.block} (monitor sampling)")
-    n_blocks = n_steps // sim.block
-    lengths = _check_lengths(checkpoint_lengths, n_blocks, sim.block)
+    unit = sim.unit if n_steps == sim.n_steps else loop_unit(n_steps, sim.block)
+    n_units, per_unit, block = n_steps // unit, unit // sim.block, sim.block
+    lengths = _check_lengths(checkpoint_lengths, n_units, unit)
     step = _make_step(sim)
     record = jnp.asarray(sim.record)
-    needs = {p.needs for p in sim.plans}
-    if sim.block == 1:
-        needs = {"last"}
+    needs = {"last"} if block == 1 else {p.needs for p in sim.plans}
+    n_sv = len(sim.model.state_variables)
     xs = None
     if stimulus is not None:
         stimulus = jnp.asarray(stimulus, dtype=sim.dtype)
         if stimulus.ndim == 2:
-            full = jnp.zeros(
-                (stimulus.shape[0], len(sim.model.state_variables), sim.n_nodes), sim.dtype
-            )
+            full = jnp.zeros((stimulus.shape[0], n_sv, sim.n_nodes), sim.dtype)
             stimulus = full.at[:, 0].set(stimulus)
         if stimulus.shape[0] != n_steps:
             raise ValueError(f"stimulus has {stimulus.shape[0]} steps, the run {n_steps}")
-        xs = stimulus.reshape((n_blocks, sim.block) + stimulus.shape[1:])
+        xs = stimulus.reshape((n_units, per_unit, block) + stimulus.shape[1:])
     key = state.key
+    noisy = sim.noise_scale is not None
 
-    def block_fn(carry, stim):
+    def block_fn(carry, inputs):
+        noise, stim = inputs
         x, history, t = carry
-        if sim.block == 1:
+        if block == 1:
             t = t + 1
-            x, history = step(params, x, history, t, key, 0.0 if stim is None else stim[0])
+            x, history = step(
+                params,
+                x,
+                history,
+                t,
+                None if noise is None else noise[0],
+                0.0 if stim is None else stim[0],
+            )
             out = x[record]
-            return (x, history, t), {"last": out, "mean": out}
+            return (x, history, t), {"last": out}
 
         def body(i, c):
             x, history, t, acc = c
             t = t + 1
-            x, history = step(params, x, history, t, key, 0.0 if stim is None else stim[i])
+            x, history = step(
+                params,
+                x,
+                history,
+                t,
+                None if noise is None else noise[i],
+                0.0 if stim is None else stim[i],
+            )
             return x, history, t, acc + x[record] if "mean" in needs else acc
 
         acc0 = jnp.zeros((len(sim.record), sim.n_nodes), sim.dtype)
-        x, history, t, acc = jax.lax.fori_loop(0, sim.block, body, (x, history, t, acc0))
+        x, history, t, acc = jax.lax.fori_loop(0, block, body, (x, history, t, acc0))
         ys = {}
         if "last" in needs:
             ys["last"] = x[record]
         if "mean" in needs:
-            ys["mean"] = acc / sim.block
+            ys["mean"] = acc / block
         return (x, history, t), ys
 
+    @jax.checkpoint
+    def unit_fn(carry, stim):
+        noise = None
+        if noisy:
+            t0 = carry[2]
+            noise = normals(key, t0 + 1 + jnp.arange(unit), (n_sv, sim.n_nodes), sim.dtype)
+            noise = noise.reshape((per_unit, block, n_sv, sim.n_nodes))
+        return jax.lax.scan(block_fn, carry, (noise, stim), length=per_unit)
+
     carry0 = (state.x, state.history, state.step)
-    (x, history, t), ys = _nested_scan(block_fn, carry0, xs, n_blocks, lengths)
+    (x, history, t), ys = _nested_scan(unit_fn, carry0, xs, n_units, lengths)
+    ys = jax.tree_util.tree_map(lambda a: a.reshape((n_units * per_unit,) + a.shape[2:]), ys)
     outputs, stocks = compute_outputs(
         sim.plans,
         ys.get("last"),
         ys.get("mean", ys.get("last")),
-        sim.block,
+        block,
         sim.dt,
         state.step,
         sim.labels,
@@ -510,7 +549,10 @@ def build_init_and_step_fn(sim: Simulator):
                     .set(stim)
                 )
         t = states.step + 1
-        x, history = step(params, states.x, states.history, t, states.key, stim)
+        noise = None
+        if sim.noise_scale is not None:
+            noise = normals(states.key, t[None], states.x.shape, sim.dtype)[0]
+        x, history = step(params, states.x, states.history, t, noise, stim)
         return SimState(x, history, states.bold_stock, t, states.key)
 
     return init_fn, step_fn
