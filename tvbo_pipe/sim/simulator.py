@@ -626,7 +626,7 @@ def prepare(
     default_key = init.key
 
     @jax.jit
-    def model(state, key=None):
+    def run(state, key=None):
         ini = state["initial"]
         start = SimState(
             ini["x"],
@@ -652,5 +652,11 @@ def prepare(
         }
         return out, new_state
 
+    def model(state, key=None):
+        # Strongly typed leaves: a Python float (weakly typed) would otherwise
+        # compile a second version of the simulation.
+        return run(jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=dtype), state), key)
+
     model.simulator = sim
+    model.jitted = run
     return model, state
