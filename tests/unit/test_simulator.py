@@ -193,8 +193,7 @@ def test_bold_fft_and_block_products_agree(conn, monkeypatch):
     exp = Experiment.from_dict(
         {**exp.to_dict(), "integration": {**exp.to_dict()["integration"], "dt": 4.0}}
     )
-    blocks = prepare(exp, conn)[0]
-    model_b, state = prepare(exp, conn)
+    blocks, state = prepare(exp, conn)
     a = blocks(state)["Bold_500ms"].data
     monkeypatch.setattr(monitors, "FFT_MIN_SEGMENTS", 0)
     b = prepare(exp, conn)[0](state)["Bold_500ms"].data
