@@ -11,6 +11,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/connectome.smk"
 include: "workflow/rules/empirical_fc.smk"
+include: "workflow/rules/fitting.smk"
 
 
 rule all:

@@ -69,15 +69,26 @@ def make_tiny_bids(
     return root
 
 
-def tiny_config(bids_dir: Path, out: Path, **overrides) -> dict:
-    """A configuration for a tiny dataset written by :func:`make_tiny_bids`."""
+def tiny_config(bids_dir: Path, out: Path, *, fitting: bool = False, **overrides) -> dict:
+    """A configuration for a tiny dataset written by :func:`make_tiny_bids`.
+
+    ``fitting=False`` switches the fitting stages off; ``True`` runs them at a
+    toy scale (seconds per subject).
+    """
     cfg = {
         "bids_dir": str(bids_dir),
         "output_dir": str(out / "deriv"),
         "log_dir": str(out / "logs"),
         "benchmark_dir": str(out / "bench"),
+        "work_dir": str(out / "work"),
+        "experiment": str(REPO / "config" / "experiment.yaml"),
         "atlas": "tiny",
         "empirical_fc": {"fcd": {"enabled": True, "window_s": 20.0, "step_s": 10.0}},
+        "simulation": {"duration_s": 60.0, "transient_s": 4.0},
+        "explore": {"enabled": fitting, "n": 3, "batch_size": 3},
+        "fit_global": {"enabled": fitting, "steps": 3, "log_every": 1},
+        "fit_regional": {"enabled": fitting, "steps": 3, "log_every": 1},
+        "simulate_fitted": {"enabled": fitting},
     }
     cfg.update(overrides)
     return cfg

@@ -112,6 +112,10 @@ def run_stage(name: str, argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "render":
+        from .export.render import main as render_main
+
+        return render_main(argv[1:])
     from .stages import STAGES
 
     if argv and argv[0] in STAGES:

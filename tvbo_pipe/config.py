@@ -32,10 +32,24 @@ def _allows_null(schema: dict) -> bool:
     return t == "null" or (isinstance(t, list) and "null" in t)
 
 
+def resolve(schema: dict, root: dict | None = None) -> dict:
+    """``schema`` with a local ``$ref`` (``#/$defs/name``) merged in."""
+    ref = schema.get("$ref")
+    if not ref:
+        return schema
+    root = root or config_schema()
+    target = root
+    for part in ref.lstrip("#/").split("/"):
+        target = target[part]
+    return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+
+
 def _fill_defaults(value: Any, schema: dict) -> Any:
+    schema = resolve(schema)
     if schema.get("type") != "object" or not isinstance(value, dict):
         return value
     for key, sub in schema.get("properties", {}).items():
+        sub = resolve(sub)
         if "default" in sub and (
             key not in value or (value[key] is None and not _allows_null(sub))
         ):

@@ -238,9 +238,17 @@ class Experiment:
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path} is not valid YAML: {exc}") from None
         try:
-            return cls.from_dict(data)
+            exp = cls.from_dict(data)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        # connectome paths are relative to the experiment file
+        conn = exp.connectivity
+        fixed = {
+            k: str((path.parent / v).resolve())
+            for k in ("weights", "lengths")
+            if (v := getattr(conn, k)) and not Path(v).is_absolute()
+        }
+        return replace(exp, connectivity=replace(conn, **fixed)) if fixed else exp
 
     def dumps(self) -> str:
         """YAML text of the experiment."""

@@ -1,12 +1,13 @@
 import pytest
 import yaml
 
-from tvbo_pipe.config import config_schema, load_config, validate_config
+from tvbo_pipe.config import config_schema, load_config, resolve, validate_config
 from tvbo_pipe.errors import ConfigError
 
 
 def _walk(schema, path=""):
-    for key, sub in schema.get("properties", {}).items():
+    for key, sub in resolve(schema).get("properties", {}).items():
+        sub = resolve(sub)
         yield f"{path}{key}", sub
         yield from _walk(sub, f"{path}{key}.")
 

@@ -21,6 +21,21 @@ SUBJECT_OUTPUTS: dict[str, str] = {
     "empirical_fc_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-empirical_relmat.json",
     "empirical_fcd": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-empirical_relmat.dense.tsv",
     "empirical_fcd_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-empirical_relmat.json",
+    "explore_table": "{subdir}/model/{prefix}_desc-explore_grid.tsv",
+    "explore_best": "{subdir}/model/{prefix}_desc-explore_param.json",
+    "explore_heatmap": "{subdir}/figures/{prefix}_desc-explore_heatmap.png",
+    "fit_global_params": "{subdir}/model/{prefix}_desc-global_param.json",
+    "fit_global_trajectory": "{subdir}/model/{prefix}_desc-global_trajectory.tsv",
+    "fit_regional_params": "{subdir}/model/{prefix}_desc-regional_param.json",
+    "fit_regional_trajectory": "{subdir}/model/{prefix}_desc-regional_trajectory.tsv",
+    "sim_bold": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_desc-simulated_timeseries.tsv",
+    "sim_bold_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_desc-simulated_timeseries.json",
+    "sim_fc": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-simulated_relmat.dense.tsv",
+    "sim_fc_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-simulated_relmat.json",
+    "sim_fcd": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-simulated_relmat.dense.tsv",
+    "sim_fcd_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-simulated_relmat.json",
+    "gof": "{subdir}/model/{prefix}_desc-fitted_gof.json",
+    "fitted_experiment": "{subdir}/model/{prefix}_desc-fitted_experiment.yaml",
 }
 
 #: Dataset-level outputs.

@@ -54,6 +54,15 @@ def all_outputs():
     names = ["sc_weights", "sc_lengths", "empirical_fc"]
     if config["empirical_fc"]["fcd"]["enabled"]:
         names.append("empirical_fcd")
+    if config["explore"]["enabled"]:
+        names += ["explore_table", "explore_best", "explore_heatmap"]
+    for stage in ("fit_global", "fit_regional"):
+        if config[stage]["enabled"]:
+            names += [f"{stage}_params", f"{stage}_trajectory"]
+    if config["simulate_fitted"]["enabled"]:
+        names += ["sim_bold", "sim_fc", "gof", "fitted_experiment"]
+        if config["empirical_fc"]["fcd"]["enabled"]:
+            names.append("sim_fcd")
     for u in UNITS.values():
         targets += [
             layout.subject_path(n, OUT, prefix=u.prefix, atlas=config["atlas"]) for n in names

@@ -1,4 +1,4 @@
-"""One function per workflow rule: read files, call the core, write files.
+"""Input stages: the derivative dataset description, the connectome, the empirical FC.
 
 Every stage has the signature ``stage(inputs, outputs, params, *, subject)``
 where ``inputs`` and ``outputs`` map names to paths (or lists of paths) and
@@ -10,16 +10,16 @@ without Snakemake and is called by ``python -m tvbo_pipe STAGE``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .connectome import Connectome
-from .errors import InputError
+from .. import __version__
+from ..connectome import Connectome
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def dataset_description(inputs: Paths, outputs: Paths, params: Mapping, *, subje
     ``params``: ``bids_dir`` (the source dataset, recorded in SourceDatasets
     and as the ``raw`` dataset link that ``bids:raw:`` URIs refer to).
     """
-    from .io.relmat import write_json
+    from ..io.relmat import write_json
 
     bids_dir = params["bids_dir"]
     source_name = None
@@ -80,7 +80,7 @@ def dataset_description(inputs: Paths, outputs: Paths, params: Mapping, *, subje
 # --------------------------------------------------------------------------- connectome
 def load_subject_connectome(inputs: Paths, params: Mapping, *, subject: str) -> Connectome:
     """Load the SC of one subject as configured (``params['inputs_sc']``)."""
-    from .io import connectome as ioc
+    from ..io import connectome as ioc
 
     sc = params["inputs_sc"]
     fmt = sc["format"]
@@ -112,7 +112,7 @@ def connectome(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) 
     Writes ``sc_weights`` and ``sc_lengths`` BEP017 relmats (lengths in mm;
     zeros when the input has none, which means no conduction delays).
     """
-    from .io.relmat import write_relmat
+    from ..io.relmat import write_relmat
 
     settings = params["connectome"]
     conn = load_subject_connectome(inputs, params, subject=subject).validate(subject=subject)
@@ -176,7 +176,7 @@ def detrend_linear(x: np.ndarray) -> np.ndarray:
 
 
 def _load_runs(inputs: Paths, params: Mapping, *, subject: str):
-    from .io import timeseries as iot
+    from ..io import timeseries as iot
 
     fmt = params["inputs_functional"]["format"]
     runs = _as_list(inputs["functional"])
@@ -234,8 +234,8 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
     """
     import jax
 
-    from .fit import observations as obs
-    from .io.relmat import read_relmat, write_relmat
+    from ..fit import observations as obs
+    from ..io.relmat import read_relmat, write_relmat
 
     settings = params["empirical_fc"]
     sc_path = str(inputs["sc_weights"])
@@ -332,10 +332,3 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
         )
     log.info("subject %s: FC from %d run(s), %d regions", subject, len(fcs), fc_all.shape[0])
     return fc_all
-
-
-STAGES: dict[str, Callable[..., Any]] = {
-    "dataset_description": dataset_description,
-    "connectome": connectome,
-    "empirical_fc": empirical_fc,
-}

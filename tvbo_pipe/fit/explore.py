@@ -1,0 +1,114 @@
+"""Exploration: the loss over a grid (or random / Sobol samples) of parameters.
+
+Points are evaluated in batches with ``jax.vmap`` (``jax.lax.map`` with a
+``batch_size``), so memory stays bounded by one batch however large the
+grid; when several devices are present the points are split across them
+(one shard per device, each mapped in batches).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ConfigError
+from .parameters import FreeParameter
+
+METHODS = ("grid", "random", "sobol")
+
+
+def sample_points(
+    params: Sequence[FreeParameter],
+    *,
+    method: str = "grid",
+    n: int | Sequence[int] = 8,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Points ``{path: (n_points,)}`` inside the parameters' bounds.
+
+    Args:
+        params: Global free parameters with finite bounds.
+        method: ``grid`` (``n`` values per parameter, or one count per
+            parameter; endpoints included), ``random`` (``n`` uniform points) or
+            ``sobol`` (``n`` scrambled Sobol points, ``n`` rounded up to a power of 2).
+        n: Points per axis (grid) or in total.
+        seed: Seed of random and Sobol sampling.
+    """
+    for p in params:
+        if p.low is None or p.high is None:
+            raise ConfigError("exploration needs finite bounds", key=p.path)
+    lows = np.array([p.low for p in params])
+    highs = np.array([p.high for p in params])
+    if method == "grid":
+        counts = [n] * len(params) if isinstance(n, int) else list(n)
+        if len(counts) != len(params):
+            raise ConfigError(
+                f"{len(counts)} grid sizes for {len(params)} parameters", key="explore.n"
+            )
+        axes = [np.linspace(lo, hi, c) for lo, hi, c in zip(lows, highs, counts, strict=True)]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        unit = None
+        pts = np.stack([m.ravel() for m in mesh], axis=1)
+    elif method == "random":
+        unit = np.random.default_rng(seed).uniform(size=(int(n), len(params)))
+    elif method == "sobol":
+        from scipy.stats import qmc
+
+        m = math.ceil(math.log2(max(int(n), 1)))
+        unit = qmc.Sobol(d=len(params), scramble=True, seed=seed).random_base2(m)
+    else:
+        raise ConfigError(
+            f"unknown method {method!r}; valid: {', '.join(METHODS)}", key="explore.method"
+        )
+    if unit is not None:
+        pts = lows + unit * (highs - lows)
+    return {p.path: pts[:, k] for k, p in enumerate(params)}
+
+
+def evaluate(
+    fn: Callable[[Mapping[str, jax.Array]], jax.Array],
+    points: Mapping[str, np.ndarray],
+    *,
+    batch_size: int = 16,
+    dtype=None,
+) -> np.ndarray:
+    """``fn`` at every point, batched with vmap; returns ``(n_points, ...)``.
+
+    Args:
+        fn: Maps ``{path: scalar}`` to an array (e.g. loss and FC correlation).
+        points: ``{path: (n_points,)}``.
+        batch_size: Points simulated together (memory ~ batch_size simulations).
+        dtype: Dtype of the parameter values (default: JAX's default float).
+    """
+    dtype = dtype or jnp.result_type(float)
+    n_points = len(next(iter(points.values())))
+    n_dev = jax.local_device_count()
+    per = math.ceil(n_points / n_dev)
+    per = math.ceil(per / batch_size) * batch_size if per > batch_size else per
+    total = per * n_dev
+    padded = {
+        k: np.concatenate(
+            [
+                np.asarray(v, dtype=float),
+                np.repeat(np.asarray(v[-1:], dtype=float), total - n_points),
+            ]
+        )
+        for k, v in points.items()
+    }
+    xs = {k: jnp.asarray(v, dtype=dtype) for k, v in padded.items()}
+    bs = min(batch_size, per)
+
+    def run_shard(shard):
+        return jax.lax.map(fn, shard, batch_size=bs)
+
+    if n_dev > 1:
+        sharded = {k: v.reshape(n_dev, per) for k, v in xs.items()}
+        out = jax.pmap(run_shard)(sharded)
+        out = jax.tree_util.tree_map(lambda a: a.reshape((total,) + a.shape[2:]), out)
+    else:
+        out = jax.jit(run_shard)(xs)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n_points], out)

@@ -1,0 +1,322 @@
+"""The optax fit loop: one jitted step, NaN-safe, early stopping, resumable.
+
+A fit minimises ``loss(values, key)`` over the free parameters of a
+:class:`~tvbo_pipe.fit.parameters.ParameterSpace`. The whole step
+(unconstrained -> values -> simulation -> BOLD -> FC -> loss -> gradient ->
+optax update) is one jitted function, compiled once: its input and output
+pytrees have the same shapes and dtypes (no weakly typed scalars), so the
+second step does not recompile (a test counts compilations).
+
+A step whose loss or gradient is not finite is rejected: parameters and
+optimiser state stay as they were, the learning rate is halved (optax
+``inject_hyperparams``), and the event is logged and counted. Non-finite
+numbers never reach the parameters.
+
+The fit state is checkpointed every ``checkpoint_every`` steps (atomically);
+a rerun with the same settings resumes from the checkpoint instead of from
+scratch, and the checkpoint is removed once the fit has finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .parameters import ParameterSpace, is_finite_tree, values_to_json
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
+    "adam": optax.adam,
+    "adamw": optax.adamw,
+    "sgd": optax.sgd,
+    "rmsprop": optax.rmsprop,
+    "adabelief": optax.adabelief,
+}
+
+
+class FitState(NamedTuple):
+    """Everything a fit step changes (a pytree of arrays)."""
+
+    u: dict
+    opt_state: Any
+    step: jax.Array
+    rejected: jax.Array
+
+
+@dataclass
+class FitResult:
+    """What a fit leaves behind.
+
+    Attributes:
+        values: Best parameter values (lowest loss seen), ``{path: array}``.
+        loss: Loss of ``values``.
+        losses: Loss at every step (NaN for rejected steps).
+        trajectory: Parameter values at every step (before its update).
+        accepted: Whether each step's update was applied.
+        steps: Steps run (including resumed ones).
+        stop_reason: ``"steps"``, ``"converged"`` or ``"no finite loss"``.
+        rejected: Number of rejected (non-finite) steps.
+        seconds: Wall time of this call.
+    """
+
+    values: dict
+    loss: float
+    losses: np.ndarray
+    trajectory: list[dict]
+    accepted: np.ndarray
+    steps: int
+    stop_reason: str
+    rejected: int
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+def strong(tree):
+    """The same pytree with no weakly typed leaves (avoids recompilation)."""
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.asarray(x).dtype), tree)
+
+
+def make_optimizer(
+    name: str = "adam", learning_rate: float = 0.01, **kwargs
+) -> optax.GradientTransformation:
+    """An optax optimiser whose learning rate lives in its state (can be lowered)."""
+    if name not in OPTIMIZERS:
+        raise KeyError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+    return optax.inject_hyperparams(OPTIMIZERS[name])(learning_rate=learning_rate, **kwargs)
+
+
+def make_step(
+    loss_fn: Callable[[Mapping, jax.Array], jax.Array],
+    space: ParameterSpace,
+    optimizer: optax.GradientTransformation,
+    *,
+    redraw_noise: bool = False,
+    lr_decay_on_reject: float = 0.5,
+):
+    """The jitted step ``(fit_state, key) -> (fit_state, loss, finite, values)``.
+
+    ``loss_fn(values, key)`` maps parameter values to a scalar loss;
+    ``key`` is the noise key (fixed, or ``fold_in(key, step)`` when
+    ``redraw_noise``).
+    """
+
+    def objective(u, key):
+        return loss_fn(space.to_values(u), key)
+
+    def step(state: FitState, key: jax.Array):
+        k = jax.random.fold_in(key, state.step) if redraw_noise else key
+        values = space.to_values(state.u)
+        loss, grads = jax.value_and_grad(objective)(state.u, k)
+        finite = jnp.isfinite(loss) & is_finite_tree(grads)
+        safe_grads = jax.tree_util.tree_map(lambda g: jnp.where(finite, g, 0.0), grads)
+        updates, new_opt = optimizer.update(safe_grads, state.opt_state, state.u)
+        new_u = optax.apply_updates(state.u, updates)
+
+        def pick(new, old):
+            return jnp.where(finite, new, old)
+
+        u = jax.tree_util.tree_map(pick, new_u, state.u)
+        opt_state = jax.tree_util.tree_map(pick, new_opt, state.opt_state)
+        hp = dict(opt_state.hyperparams)
+        hp["learning_rate"] = jnp.where(
+            finite, hp["learning_rate"], hp["learning_rate"] * lr_decay_on_reject
+        )
+        opt_state = opt_state._replace(hyperparams=hp)
+        new_state = FitState(
+            u, opt_state, state.step + 1, state.rejected + (~finite).astype(state.rejected.dtype)
+        )
+        return new_state, loss, finite, values
+
+    return jax.jit(step)
+
+
+def _config_hash(space: ParameterSpace, settings: Mapping, init_values: Mapping) -> str:
+    payload = json.dumps(
+        {"space": space.describe(), "settings": settings, "init": values_to_json(init_values)},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _save_checkpoint(path: Path, state: FitState, history: dict, digest: str) -> None:
+    leaves = jax.tree_util.tree_leaves(state)
+    arrays = {f"leaf{k}": np.asarray(v) for k, v in enumerate(leaves)}
+    arrays["hash"] = np.asarray(digest)
+    arrays["losses"] = np.asarray(history["losses"], dtype=float)
+    arrays["accepted"] = np.asarray(history["accepted"], dtype=bool)
+    arrays["trajectory"] = np.asarray(json.dumps(history["trajectory"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, template: FitState, digest: str):
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["hash"]) != digest:
+                log.info("checkpoint %s is for other settings; starting afresh", path)
+                return None
+            leaves, treedef = jax.tree_util.tree_flatten(template)
+            loaded = [
+                jnp.asarray(data[f"leaf{k}"], dtype=leaf.dtype) for k, leaf in enumerate(leaves)
+            ]
+            history = {
+                "losses": list(data["losses"]),
+                "accepted": [bool(a) for a in data["accepted"]],
+                "trajectory": json.loads(str(data["trajectory"])),
+            }
+            return jax.tree_util.tree_unflatten(treedef, loaded), history
+    except (OSError, KeyError, ValueError) as exc:
+        log.warning("could not read checkpoint %s (%s); starting afresh", path, exc)
+        return None
+
+
+def fit(
+    loss_fn: Callable[[Mapping, jax.Array], jax.Array],
+    space: ParameterSpace,
+    init_values: Mapping,
+    *,
+    key: jax.Array,
+    optimizer: str = "adam",
+    learning_rate: float = 0.01,
+    steps: int = 100,
+    redraw_noise: bool = False,
+    tol: float = 1e-5,
+    patience: int = 20,
+    log_every: int = 10,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 10,
+    progress: bool | None = None,
+    label: str = "fit",
+) -> FitResult:
+    """Minimise ``loss_fn`` with optax from ``init_values``.
+
+    Args:
+        loss_fn: ``loss(values, key) -> scalar``, jit-able.
+        space: The free parameters.
+        init_values: Starting values ``{path: value}`` (inside the bounds).
+        key: Noise key.
+        optimizer: Name in :data:`OPTIMIZERS`.
+        learning_rate: Step size in unconstrained units.
+        steps: Maximum number of steps.
+        redraw_noise: Draw a new noise realisation every step.
+        tol: Early stopping: stop when the best loss has not improved by more
+            than ``tol`` (relative) for ``patience`` steps.
+        patience: See ``tol``; 0 disables early stopping.
+        log_every: A progress line (loss and parameters) every this many steps.
+        checkpoint: Checkpoint file (``.npz``); ``None`` for none.
+        checkpoint_every: Steps between checkpoints.
+        progress: Show a progress bar (default: when stderr is a terminal).
+        label: Name used in log lines.
+
+    Returns:
+        A :class:`FitResult` with the best values seen.
+    """
+    t_start = time.perf_counter()
+    opt = make_optimizer(optimizer, learning_rate)
+    u0 = strong(space.to_unconstrained(space.clip_into_bounds(init_values)))
+    state = strong(FitState(u0, opt.init(u0), jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32)))
+    settings = {
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "redraw_noise": redraw_noise,
+    }
+    digest = _config_hash(space, settings, init_values)
+    history = {"losses": [], "accepted": [], "trajectory": []}
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt is not None and ckpt.exists():
+        loaded = _load_checkpoint(ckpt, state, digest)
+        if loaded is not None:
+            state, history = loaded
+            log.info("%s: resumed from %s at step %d", label, ckpt, int(state.step))
+    step_fn = make_step(loss_fn, space, opt, redraw_noise=redraw_noise)
+    show_bar = sys.stderr.isatty() if progress is None else progress
+    best_loss, best_values, since_best = np.inf, None, 0
+    for loss, values in zip(history["losses"], history["trajectory"], strict=True):
+        if np.isfinite(loss) and loss < best_loss:
+            best_loss, best_values = loss, values
+    stop_reason = "steps"
+    while int(state.step) < steps:
+        k = int(state.step)
+        state, loss, finite, values = step_fn(state, key)
+        loss = float(loss)
+        ok = bool(finite)
+        history["losses"].append(loss if ok else float("nan"))
+        history["accepted"].append(ok)
+        history["trajectory"].append(values_to_json(values))
+        if not ok:
+            lr = float(state.opt_state.hyperparams["learning_rate"])
+            log.warning(
+                "%s step %d: non-finite loss or gradient; step rejected, learning rate -> %g",
+                label,
+                k,
+                lr,
+            )
+        elif loss < best_loss:
+            significant = not np.isfinite(best_loss) or loss < best_loss - tol * abs(best_loss)
+            best_loss, best_values = loss, history["trajectory"][-1]
+            since_best = 0 if significant else since_best + 1
+        else:
+            since_best += 1
+        if log_every and (k % log_every == 0 or k == steps - 1):
+            shown = ", ".join(_short(p, v) for p, v in history["trajectory"][-1].items())
+            log.info("%s step %d/%d: loss %.6g (%s)", label, k + 1, steps, loss, shown)
+        if show_bar:
+            done = int(30 * (k + 1) / steps)
+            print(
+                f"\r{label} [{'#' * done}{'.' * (30 - done)}] {k + 1}/{steps} loss {loss:.5g}",
+                end="",
+                file=sys.stderr,
+            )
+        if ckpt is not None and checkpoint_every and (k + 1) % checkpoint_every == 0:
+            _save_checkpoint(ckpt, state, history, digest)
+        if patience and since_best >= patience:
+            stop_reason = "converged"
+            log.info(
+                "%s: no improvement > %g for %d steps; stopping at step %d",
+                label,
+                tol,
+                patience,
+                k + 1,
+            )
+            break
+    if show_bar:
+        print(file=sys.stderr)
+    if best_values is None:
+        stop_reason = "no finite loss"
+        best_values = values_to_json(space.clip_into_bounds(init_values))
+    if ckpt is not None and ckpt.exists():
+        ckpt.unlink()
+    return FitResult(
+        values={k: np.asarray(v) for k, v in best_values.items()},
+        loss=float(best_loss),
+        losses=np.asarray(history["losses"], dtype=float),
+        trajectory=history["trajectory"],
+        accepted=np.asarray(history["accepted"], dtype=bool),
+        steps=int(state.step),
+        stop_reason=stop_reason,
+        rejected=int(state.rejected),
+        seconds=time.perf_counter() - t_start,
+    )
+
+
+def _short(path: str, value) -> str:
+    if isinstance(value, list):
+        return f"{path}=[{np.mean(value):.4g} mean of {len(value)}]"
+    return f"{path}={value:.5g}"

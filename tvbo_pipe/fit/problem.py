@@ -1,0 +1,148 @@
+"""A fitting problem: a prepared experiment, a warmed-up state and an empirical FC.
+
+The simulated observation is the FC of the experiment's (first) Bold
+monitor after discarding a transient; every fit starts from a warmed-up
+state, as in tvboptim's tutorial: a first simulation's final state becomes
+the initial conditions and its last 20 s the BOLD pre-history ("stock").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..connectome import Connectome
+from ..errors import ConfigError
+from ..experiment import Experiment
+from ..sim.simulator import prepare
+from . import losses
+from .observations import fc as fc_of
+from .parameters import ParameterSpace
+
+
+@dataclass
+class FitProblem:
+    """Everything a loss evaluation needs.
+
+    Attributes:
+        model: ``model(state, key) -> (outputs, new_state)`` from :func:`prepare`.
+        state: The warmed-up simulation state.
+        monitor: Name of the Bold monitor.
+        transient: BOLD samples discarded before computing FC.
+        fc_emp: Empirical FC ``(n, n)``.
+        loss_name: Loss kind (see :mod:`tvbo_pipe.fit.losses`).
+        key: Default noise key.
+    """
+
+    model: Any
+    state: dict
+    monitor: str
+    transient: int
+    fc_emp: jax.Array
+    loss_name: str
+    loss_weights: Mapping[str, float]
+    key: jax.Array
+    experiment: Experiment
+
+    def bold(self, state: Mapping, key: jax.Array | None = None):
+        out, _ = self.model(state, self.key if key is None else key)
+        return out[self.monitor]
+
+    def simulated_fc(self, state: Mapping, key: jax.Array | None = None) -> jax.Array:
+        return fc_of(self.bold(state, key).data[self.transient :, 0])
+
+    def loss_of_state(self, state: Mapping, key: jax.Array | None = None) -> jax.Array:
+        f = losses.make_fc_loss(self.loss_name, self.loss_weights)
+        return f(self.simulated_fc(state, key), self.fc_emp)
+
+    def loss_fn(self, space: ParameterSpace):
+        """``loss(values, key)`` for the optimiser."""
+        f = losses.make_fc_loss(self.loss_name, self.loss_weights)
+
+        def loss(values, key):
+            return f(self.simulated_fc(space.apply(self.state, values), key), self.fc_emp)
+
+        return loss
+
+    def metrics_fn(self, space: ParameterSpace):
+        """``metrics(values) -> [loss, FC correlation, FC RMSE]`` (for exploration)."""
+        f = losses.make_fc_loss(self.loss_name, self.loss_weights)
+
+        def metrics(values):
+            sim = self.simulated_fc(space.apply(self.state, values))
+            return jnp.stack(
+                [
+                    f(sim, self.fc_emp),
+                    losses.fc_corr(sim, self.fc_emp),
+                    losses.fc_rmse(sim, self.fc_emp),
+                ]
+            )
+
+        return metrics
+
+
+def fit_experiment(
+    experiment: Experiment,
+    *,
+    duration_ms: float | None = None,
+    bold_period_ms: float | None = None,
+) -> Experiment:
+    """The experiment as simulated during fits: only its Bold monitor, and the
+    pipeline's duration and BOLD period when given."""
+    bolds = [m for m in experiment.monitors if m.type == "Bold"]
+    if not bolds:
+        raise ConfigError("fitting needs a Bold monitor in the experiment", key="monitors")
+    bold = bolds[0]
+    if bold_period_ms is not None:
+        bold = replace(bold, period=float(bold_period_ms))
+    integ = experiment.integration
+    if duration_ms is not None:
+        # a whole number of BOLD periods
+        n = max(1, round(duration_ms / bold.period))
+        integ = replace(integ, duration=float(n * bold.period))
+    return replace(experiment, integration=integ, monitors=(bold,)).validate()
+
+
+def build_problem(
+    experiment: Experiment,
+    connectome: Connectome,
+    fc_emp: np.ndarray,
+    *,
+    transient_ms: float = 20000.0,
+    loss: str = "combined",
+    loss_weights: Mapping[str, float] | None = None,
+    warmup: bool = True,
+    enable_x64: bool = True,
+) -> FitProblem:
+    """Prepare the simulation, warm it up and bind the empirical FC."""
+    model, state = prepare(experiment, connectome, return_new_ics=True, enable_x64=enable_x64)
+    bold = experiment.monitors[0]
+    transient = round(transient_ms / bold.period)
+    n_samples = round(experiment.integration.duration / bold.period)
+    if n_samples - transient < 3:
+        raise ConfigError(
+            f"{n_samples} BOLD samples minus a transient of {transient} leave too few for FC; "
+            "simulate longer or discard less",
+            key="simulation.transient_s",
+        )
+    key = jax.random.key(experiment.integration.seed)
+    if warmup:
+        _, warmed = model(state, jax.random.fold_in(key, 1_000_003))
+        state = {**state, "initial": warmed["initial"]}
+    dtype = jnp.float64 if enable_x64 else jnp.float32
+    return FitProblem(
+        model=model,
+        state=state,
+        monitor=bold.name,
+        transient=transient,
+        fc_emp=jnp.asarray(fc_emp, dtype=dtype),
+        loss_name=loss,
+        loss_weights=dict(loss_weights or {}),
+        key=key,
+        experiment=experiment,
+    )

@@ -1,0 +1,421 @@
+"""Fitting stages: explore -> fit_global -> fit_regional -> simulate_fitted.
+
+Each stage builds the same :class:`~tvbo_pipe.fit.problem.FitProblem` from
+the subject's connectome and empirical FC (a warmed-up simulation of the
+configured experiment), applies the values fitted by the stages before it,
+and writes its results. Parameter values travel between stages as JSON
+(``Values``: the stage's own values; ``AllValues``: everything fitted so far).
+
+``params`` of every stage: ``experiment`` (the experiment as a mapping),
+``simulation`` (duration_s, bold_period_ms, transient_s, warmup,
+enable_x64), ``observation`` (loss, weights), the stage's own section,
+``atlas`` and ``work_dir`` (checkpoints).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..connectome import Connectome
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+Paths = Mapping[str, Any]
+
+
+# --------------------------------------------------------------------------- shared
+def _read_json(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def load_connectome_outputs(weights_path, lengths_path) -> Connectome:
+    """The connectome stage's relmats as a :class:`Connectome` (zero lengths: no delays)."""
+    from ..io.relmat import read_relmat
+
+    w, labels, _ = read_relmat(weights_path)
+    lengths, _, _ = read_relmat(lengths_path) if lengths_path else (None, None, None)
+    if lengths is not None and not lengths.any():
+        lengths = None
+    return Connectome(w, lengths, tuple(labels), source=str(weights_path)).validate()
+
+
+def repetition_time(fc_sidecar: Mapping, *, subject: str) -> float | None:
+    """The TR (s) recorded by the empirical FC stage, if any."""
+    trs = {r.get("RepetitionTime") for r in fc_sidecar.get("Runs", []) if r.get("RepetitionTime")}
+    if len(trs) > 1:
+        log.warning("subject %s: runs with different TRs %s; using the first", subject, sorted(trs))
+    return sorted(trs)[0] if trs else None
+
+
+def build_subject_problem(inputs: Paths, params: Mapping, *, subject: str):
+    """The fit problem of one subject: experiment, connectome, empirical FC, warm-up."""
+    from ..experiment import Experiment
+    from ..fit.problem import build_problem, fit_experiment
+    from ..io.relmat import read_relmat
+
+    conn = load_connectome_outputs(inputs["sc_weights"], inputs.get("sc_lengths"))
+    fc_emp, fc_labels, fc_meta = read_relmat(inputs["empirical_fc"])
+    if tuple(fc_labels or ()) != conn.labels:
+        raise InputError(
+            "empirical FC and SC regions differ", path=inputs["empirical_fc"], subject=subject
+        )
+    sim = params["simulation"]
+    period = sim["bold_period_ms"]
+    if period in (None, "auto"):
+        tr = repetition_time(fc_meta, subject=subject)
+        period = 1000.0 * tr if tr else None
+    experiment = fit_experiment(
+        Experiment.from_dict(params["experiment"]),
+        duration_ms=None if sim["duration_s"] is None else 1000.0 * sim["duration_s"],
+        bold_period_ms=period,
+    )
+    problem = build_problem(
+        experiment,
+        conn,
+        fc_emp,
+        transient_ms=1000.0 * sim["transient_s"],
+        loss=params["observation"]["loss"],
+        loss_weights=params["observation"]["weights"],
+        warmup=sim["warmup"],
+        enable_x64=sim["enable_x64"],
+    )
+    return problem, conn
+
+
+def previous_values(inputs: Paths) -> dict[str, Any]:
+    """Values fitted by earlier stages (``AllValues`` of the ``start`` JSON)."""
+    start = inputs.get("start")
+    if not start:
+        return {}
+    return dict(_read_json(start).get("AllValues", {}))
+
+
+def _apply_known(problem, values: Mapping[str, Any]) -> None:
+    """Put earlier stages' values into the problem's state (in place)."""
+    import jax.numpy as jnp
+
+    state = dict(problem.state)
+    for path, value in values.items():
+        section, name = path.split(".", 1)
+        dtype = state[section][name].dtype
+        state[section] = {**state[section], name: jnp.asarray(value, dtype=dtype)}
+    problem.state = state
+
+
+def _space(problem, spec, *, regional: bool, key: str):
+    from ..fit.parameters import ParameterSpace, parse_free_parameters
+
+    free = parse_free_parameters(spec, key=key, regional=regional)
+    return ParameterSpace.build(free, problem.state, len(problem.fc_emp))
+
+
+def _param_json(problem, space, values, extra: Mapping, previous: Mapping) -> dict:
+    from ..fit.parameters import values_to_json
+
+    own = values_to_json(values)
+    return {
+        "Model": problem.experiment.model.name,
+        "Coupling": problem.experiment.coupling.name,
+        "Values": own,
+        "AllValues": {**previous, **own},
+        "FreeParameters": space.describe(),
+        **extra,
+    }
+
+
+# --------------------------------------------------------------------------- explore
+def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> dict:
+    """Exploration stage: the loss on a grid (or samples) of global parameters.
+
+    Writes ``explore_table`` (TSV: parameters, loss, FC correlation, FC RMSE
+    per point), ``explore_best`` (JSON with the best point) and
+    ``explore_heatmap`` (PNG).
+    """
+    from ..fit.explore import evaluate, sample_points
+    from ..io.relmat import write_json, write_tsv_table
+
+    t0 = time.perf_counter()
+    cfg = params["explore"]
+    problem, _ = build_subject_problem(inputs, params, subject=subject)
+    space = _space(problem, cfg["parameters"], regional=False, key="explore.parameters")
+    points = sample_points(space.params, method=cfg["method"], n=cfg["n"], seed=cfg["seed"])
+    metrics = evaluate(problem.metrics_fn(space), points, batch_size=cfg["batch_size"])
+    metrics = np.asarray(metrics, dtype=float)
+    loss = np.where(np.isfinite(metrics[:, 0]), metrics[:, 0], np.inf)
+    best = int(np.argmin(loss))
+    paths = list(points)
+    rows = [[*(points[p][k] for p in paths), *metrics[k]] for k in range(len(loss))]
+    write_tsv_table(outputs["explore_table"], [*paths, "loss", "fc_corr", "fc_rmse"], rows)
+    best_values = {p: float(points[p][best]) for p in paths}
+    seconds = time.perf_counter() - t0
+    result = _param_json(
+        problem,
+        space,
+        best_values,
+        {
+            "Stage": "explore",
+            "Loss": float(loss[best]),
+            "FCCorrelation": float(metrics[best, 1]),
+            "Method": cfg["method"],
+            "Points": len(loss),
+            "Seconds": round(seconds, 3),
+        },
+        {},
+    )
+    write_json(outputs["explore_best"], result)
+    if "explore_heatmap" in outputs:
+        from ..export.figures import exploration_heatmap
+
+        exploration_heatmap(
+            outputs["explore_heatmap"], points, metrics[:, 0], title=f"{subject}: loss"
+        )
+    log.info(
+        "subject %s: explored %d points in %.1f s; best %s loss %.4g FC r %.3f",
+        subject,
+        len(loss),
+        seconds,
+        best_values,
+        loss[best],
+        metrics[best, 1],
+    )
+    return result
+
+
+# --------------------------------------------------------------------------- fits
+def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, stage: str) -> dict:
+    from ..fit.optimize import fit
+    from ..io.relmat import write_json, write_tsv_table
+
+    t0 = time.perf_counter()
+    cfg = params[stage]
+    regional = stage == "fit_regional"
+    problem, _ = build_subject_problem(inputs, params, subject=subject)
+    previous = previous_values(inputs)
+    _apply_known(problem, previous)
+    space = _space(problem, cfg["parameters"], regional=regional, key=f"{stage}.parameters")
+    start = space.current(problem.state)
+    start_loss = float(problem.loss_of_state(problem.state))
+    ckpt = Path(params["work_dir"]) / f"{subject}_{stage}.ckpt.npz"
+    import jax
+
+    result = fit(
+        problem.loss_fn(space),
+        space,
+        start,
+        key=problem.key if not cfg["redraw_noise"] else jax.random.fold_in(problem.key, 7),
+        optimizer=cfg["optimizer"],
+        learning_rate=cfg["learning_rate"],
+        steps=cfg["steps"],
+        redraw_noise=cfg["redraw_noise"],
+        tol=cfg["tol"],
+        patience=cfg["patience"],
+        log_every=cfg["log_every"],
+        checkpoint=ckpt,
+        checkpoint_every=cfg["checkpoint_every"],
+        label=f"{subject} {stage}",
+    )
+    header = ["step", "loss", "accepted"]
+    columns: list[tuple[str, int | None]] = []
+    for p in space.params:
+        if p.regional:
+            columns += [(p.path, k) for k in range(space.n_regions)]
+        else:
+            columns.append((p.path, None))
+    header += [path if k is None else f"{path}[{k}]" for path, k in columns]
+    rows = []
+    for k, (loss, ok, vals) in enumerate(
+        zip(result.losses, result.accepted, result.trajectory, strict=True)
+    ):
+        cells = [vals[path] if i is None else vals[path][i] for path, i in columns]
+        rows.append([k, loss, bool(ok), *cells])
+    write_tsv_table(outputs["trajectory"], header, rows)
+    seconds = time.perf_counter() - t0
+    out = _param_json(
+        problem,
+        space,
+        result.values,
+        {
+            "Stage": stage,
+            "Loss": result.loss,
+            "StartLoss": start_loss,
+            "StartValues": {k: np.asarray(v).tolist() for k, v in start.items()},
+            "Steps": result.steps,
+            "StopReason": result.stop_reason,
+            "RejectedSteps": result.rejected,
+            "Optimizer": cfg["optimizer"],
+            "LearningRate": cfg["learning_rate"],
+            "Seconds": round(seconds, 3),
+        },
+        previous,
+    )
+    write_json(outputs["params"], out)
+    log.info(
+        "subject %s: %s loss %.4g -> %.4g in %d steps (%s), %.1f s",
+        subject,
+        stage,
+        start_loss,
+        result.loss,
+        result.steps,
+        result.stop_reason,
+        seconds,
+    )
+    return out
+
+
+def fit_global(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> dict:
+    """Fit global parameters with optax from the best exploration point (``start``)."""
+    return _fit_stage(inputs, outputs, params, subject=subject, stage="fit_global")
+
+
+def fit_regional(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> dict:
+    """Fit regional parameters, initialised by broadcasting the global fit (``start``)."""
+    return _fit_stage(inputs, outputs, params, subject=subject, stage="fit_regional")
+
+
+# --------------------------------------------------------------------------- final simulation
+def goodness_of_fit(fc_sim, fc_emp, fcd_sim=None, fcd_emp=None) -> dict:
+    """FC correlation, FC RMSE (upper triangles) and FCD KS distance."""
+    from ..fit import losses
+
+    out = {
+        "FCCorrelation": float(losses.fc_corr(fc_sim, fc_emp)),
+        "FCRMSE": float(losses.fc_rmse(fc_sim, fc_emp)),
+    }
+    if fcd_sim is not None and fcd_emp is not None:
+        out["FCDKolmogorovSmirnov"] = float(losses.fcd_ks(fcd_sim, fcd_emp))
+    return out
+
+
+def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> dict:
+    """Final simulation with the fitted values: BOLD, FC, FCD, goodness of fit.
+
+    Writes the simulated BOLD time series (TSV + JSON), simulated FC and FCD
+    relmats, the goodness of fit (JSON, also at the starting values for
+    comparison), and the experiment with the fitted values (YAML).
+    """
+    import jax
+
+    from ..fit import observations as obs
+    from ..io.relmat import (
+        read_relmat,
+        write_json,
+        write_relmat,
+        write_text_atomic,
+        write_tsv_table,
+    )
+
+    t0 = time.perf_counter()
+    problem, conn = build_subject_problem(inputs, params, subject=subject)
+    start_state = problem.state
+    fitted = previous_values(inputs)
+    _apply_known(problem, fitted)
+    with jax.enable_x64(params["simulation"]["enable_x64"]):
+        bold = problem.bold(problem.state)
+        series = np.asarray(bold.data[:, 0], dtype=float)
+        fc_sim = np.asarray(obs.fc(series[problem.transient :]))
+        fc_start = np.asarray(problem.simulated_fc(start_state))
+        fc_emp = np.asarray(problem.fc_emp)
+        fcd_sim = fcd_emp = None
+        fcd_cfg = params["fcd"]
+        period_s = bold.period / 1000.0
+        if fcd_cfg["enabled"]:
+            window = round(fcd_cfg["window_s"] / period_s)
+            step = max(1, round(fcd_cfg["step_s"] / period_s))
+            kept = series[problem.transient :]
+            if window <= kept.shape[0]:
+                fcd_sim = np.asarray(obs.fcd(kept, window, step))
+            if inputs.get("empirical_fcd"):
+                fcd_emp, _, _ = read_relmat(inputs["empirical_fcd"])
+        gof = goodness_of_fit(fc_sim, fc_emp, fcd_sim, fcd_emp)
+        gof_start = goodness_of_fit(fc_start, fc_emp)
+    labels = conn.labels
+    write_tsv_table(outputs["bold"], labels, series.tolist())
+    write_json(
+        outputs["bold_json"],
+        {
+            "Description": f"Simulated BOLD ({problem.experiment.model.name}, fitted parameters), "
+            f"monitored variable {bold.variables[0]}",
+            "RepetitionTime": period_s,
+            "SamplingFrequency": 1.0 / period_s,
+            "StartTime": float(bold.time[0]) / 1000.0,
+            "TransientDiscardedForFC": problem.transient,
+            "Units": "arbitrary",
+            "NodeLabels": list(labels),
+        },
+    )
+    write_relmat(
+        outputs["fc"],
+        fc_sim,
+        labels,
+        {"Description": "Simulated FC (Pearson correlation of simulated BOLD after the transient)"},
+    )
+    if "fcd" in outputs and fcd_sim is not None:
+        write_relmat(
+            outputs["fcd"],
+            fcd_sim,
+            [f"window-{k:03d}" for k in range(fcd_sim.shape[0])],
+            {
+                "Description": "Simulated FCD",
+                "WindowLength": fcd_cfg["window_s"],
+                "WindowStep": fcd_cfg["step_s"],
+                "Units": "s",
+            },
+        )
+    elif "fcd" in outputs:
+        raise InputError(
+            f"the simulated BOLD is shorter than one FCD window ({fcd_cfg['window_s']} s)",
+            subject=subject,
+            key="empirical_fc.fcd.window_s",
+        )
+    seconds = time.perf_counter() - t0
+    result = {
+        "Fitted": gof,
+        "Start": gof_start,
+        "Values": fitted,
+        "Seconds": round(seconds, 3),
+        "Improvement": {"FCCorrelation": gof["FCCorrelation"] - gof_start["FCCorrelation"]},
+    }
+    write_json(outputs["gof"], result)
+    fitted_exp = _fitted_experiment(problem.experiment, fitted, outputs["experiment"], inputs)
+    write_text_atomic(outputs["experiment"], fitted_exp.dumps())
+    log.info(
+        "subject %s: FC r %.3f (start %.3f), RMSE %.3f; %.1f s",
+        subject,
+        gof["FCCorrelation"],
+        gof_start["FCCorrelation"],
+        gof["FCRMSE"],
+        seconds,
+    )
+    return result
+
+
+def _fitted_experiment(experiment, fitted: Mapping, out_path, inputs: Paths):
+    """The fit experiment with fitted values and the subject's SC paths (relative to the YAML)."""
+    import os
+    from dataclasses import replace
+
+    model = {k.split(".", 1)[1]: v for k, v in fitted.items() if k.startswith("model.")}
+    coupling = {k.split(".", 1)[1]: v for k, v in fitted.items() if k.startswith("coupling.")}
+    exp = experiment.with_parameters(model=model, coupling=coupling)
+    here = Path(out_path).resolve().parent
+
+    def rel(p):
+        return os.path.relpath(Path(p).resolve(), here) if p else None
+
+    conn = replace(
+        exp.connectivity,
+        weights=rel(inputs["sc_weights"]),
+        lengths=rel(inputs.get("sc_lengths")),
+        normative=None,
+    )
+    if "network.speed" in fitted:
+        conn = replace(conn, conduction_speed=float(np.asarray(fitted["network.speed"])))
+    return replace(exp, connectivity=conn)
