@@ -94,6 +94,14 @@ class Model:
         equations: Variable name -> LaTeX of its time derivative.
         description: Short description.
         references: Literature, as citation strings with DOI.
+        auxiliaries: The machine-readable form of ``dfun``, part 1: ordered
+            ``(name, expression)`` definitions of intermediate quantities (see
+            :mod:`tvbo_pipe.models.expressions` for the syntax: NumPy-like infix
+            over state variables, parameters, the coupling inputs ``c_0``,
+            ``c_1``, ... and earlier auxiliaries).
+        rhs: Part 2: state variable -> expression of its time derivative.
+            Code renderers and the LEMS export are generated from ``auxiliaries``
+            and ``rhs``; a test checks that they equal ``dfun`` for every model.
     """
 
     name: str
@@ -106,6 +114,8 @@ class Model:
     description: str = ""
     references: tuple[str, ...] = ()
     n_coupling: int | None = None
+    auxiliaries: tuple[tuple[str, str], ...] = ()
+    rhs: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def state_variable_names(self) -> tuple[str, ...]:

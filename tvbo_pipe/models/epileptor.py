@@ -145,6 +145,21 @@ Epileptor = Model(
         ),
     ),
     dfun=_dfun,
+    auxiliaries=(
+        ("f1", "where(x1 < 0.0, -a * x1**2 + b * x1, slope - x2 + 0.6 * (z - 4.0) ** 2)"),
+        ("h_linear", "4 * (x1 - x0) + where(z < 0.0, -0.1 * z**7, 0.0)"),
+        ("h_sigmoid", "x0 + 3.0 / (1.0 + exp(-(x1 + 0.5) / 0.1))"),
+        ("h", "where(modification != 0, h_sigmoid, h_linear)"),
+        ("f2", "where(x2 < -0.25, 0.0, aa * (x2 + 0.25))"),
+    ),
+    rhs={
+        "x1": "tt * (y1 - z + Iext + Kvf * c_0 + f1 * x1)",
+        "y1": "tt * (c - d * x1**2 - y1)",
+        "z": "tt * (r * (h - z + Ks * c_0))",
+        "x2": "tt * (-y2 + x2 - x2**3 + Iext2 + bb * g - 0.3 * (z - 3.5) + Kf * c_1)",
+        "y2": "tt * ((-y2 + f2) / tau)",
+        "g": "tt * (-0.01 * (g - 0.1 * x1))",
+    },
     variables_of_interest=("x2 - x1", "z"),
     equations={
         "x1": r"\dot{x}_{1} = t_t\left(y_1 - z + I_{ext} + K_{vf} c_{1,k} + f_1 x_1\right),\quad "

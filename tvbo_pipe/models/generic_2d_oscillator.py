@@ -96,6 +96,11 @@ Generic2dOscillator = Model(
         ),
     ),
     dfun=_dfun,
+    auxiliaries=(("V2", "V * V"),),
+    rhs={
+        "V": "d * tau * (alpha * W - f * V2 * V + e * V2 + g * V + gamma * I + gamma * c_0)",
+        "W": "d * (a + b * V + c * V2 - beta * W) / tau",
+    },
     variables_of_interest=("V",),
     equations={
         "V": r"\dot{V}_k = d\,\tau\,\left(\alpha W_k - f V_k^3 + e V_k^2 + g V_k + \gamma I"

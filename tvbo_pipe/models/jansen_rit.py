@@ -144,6 +144,19 @@ JansenRit = Model(
         Parameter("mu", 0.22, "1/ms", (0.0, 0.22), "Mean input firing rate."),
     ),
     dfun=_dfun,
+    auxiliaries=(
+        ("S_y1_y2", "2.0 * nu_max / (1.0 + exp(r * (v0 - (y1 - y2))))"),
+        ("S_y0_1", "2.0 * nu_max / (1.0 + exp(r * (v0 - a_1 * J * y0)))"),
+        ("S_y0_3", "2.0 * nu_max / (1.0 + exp(r * (v0 - a_3 * J * y0)))"),
+    ),
+    rhs={
+        "y0": "y3",
+        "y1": "y4",
+        "y2": "y5",
+        "y3": "A * a * S_y1_y2 - 2.0 * a * y3 - a**2 * y0",
+        "y4": "A * a * (mu + a_2 * J * S_y0_1 + c_0) - 2.0 * a * y4 - a**2 * y1",
+        "y5": "B * b * (a_4 * J * S_y0_3) - 2.0 * b * y5 - b**2 * y2",
+    },
     variables_of_interest=("y0", "y1", "y2", "y3"),
     equations={
         "y0": r"\dot{y}_{0,k} = y_{3,k}",

@@ -40,6 +40,7 @@ Kuramoto = Model(
         ),
     ),
     dfun=_dfun,
+    rhs={"theta": "omega + c_0"},
     variables_of_interest=("theta",),
     equations={"theta": r"\dot{\theta}_k = \omega_k + c_k"},
     description=(

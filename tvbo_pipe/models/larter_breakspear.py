@@ -130,6 +130,24 @@ LarterBreakspear = Model(
         Parameter("t_scale", 1.0, "", (0.1, 1.0), "Time scale factor."),
     ),
     dfun=_dfun,
+    auxiliaries=(
+        ("m_Ca", "0.5 * (1 + tanh((V - TCa) / d_Ca))"),
+        ("m_Na", "0.5 * (1 + tanh((V - TNa) / d_Na))"),
+        ("m_K", "0.5 * (1 + tanh((V - TK) / d_K))"),
+        ("Q_V", "0.5 * QV_max * (1 + tanh((V - VT) / d_V))"),
+        ("Q_Z", "0.5 * QZ_max * (1 + tanh((Z - ZT) / d_Z))"),
+    ),
+    rhs={
+        "V": "t_scale * ("
+        "-(gCa + (1.0 - C) * (rNMDA * aee) * Q_V + C * rNMDA * aee * c_0) * m_Ca * (V - VCa)"
+        " - gK * W * (V - VK)"
+        " - gL * (V - VL)"
+        " - (gNa * m_Na + (1.0 - C) * aee * Q_V + C * aee * c_0) * (V - VNa)"
+        " - aie * Z * Q_Z"
+        " + ane * Iext)",
+        "W": "t_scale * phi * (m_K - W) / tau_K",
+        "Z": "t_scale * b * (ani * Iext + aei * V * Q_V)",
+    },
     variables_of_interest=("V",),
     equations={
         "V": r"\dot{V}_k = t_s\Big(-\big(g_{Ca} + (1 - C) r_{NMDA} a_{ee} Q_V"

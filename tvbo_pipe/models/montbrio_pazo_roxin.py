@@ -86,6 +86,11 @@ MontbrioPazoRoxin = Model(
         ),
     ),
     dfun=_dfun,
+    rhs={
+        "r": "1 / tau * (Delta / (pi * tau) + 2 * V * r)",
+        "V": "1 / tau * (V**2 - pi**2 * tau**2 * r**2 + eta + J * tau * r + I + cr * c_0"
+        " + cv * c_1)",
+    },
     variables_of_interest=("r", "V"),
     equations={
         "r": r"\dot{r}_k = \frac{1}{\tau}\left(\frac{\Delta}{\pi\tau} + 2 V_k r_k\right)",

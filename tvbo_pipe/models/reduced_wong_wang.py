@@ -70,6 +70,12 @@ ReducedWongWang = Model(
         ),
     ),
     dfun=_dfun,
+    auxiliaries=(
+        ("x", "w * J_N * S + I_o + J_N * c_0"),
+        ("u", "a * x - b"),
+        ("H", "u / (1.0 - exp(-d * u))"),
+    ),
+    rhs={"S": "-(S / tau_s) + (1.0 - S) * H * gamma"},
     variables_of_interest=("S",),
     equations={
         "S": r"\dot{S}_k = -\frac{S_k}{\tau_s} + (1 - S_k)\,\gamma\,"

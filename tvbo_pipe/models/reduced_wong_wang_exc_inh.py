@@ -131,6 +131,18 @@ ReducedWongWangExcInh = Model(
         Parameter("lamda", 0.0, "", (0.0, 1.0), "Inhibitory global coupling scaling."),
     ),
     dfun=_dfun,
+    auxiliaries=(
+        ("cc", "G * J_N * c_0"),
+        ("jn_se", "J_N * S_e"),
+        ("x_e", "a_e * (w_p * jn_se - J_i * S_i + W_e * I_o + cc + I_ext) - b_e"),
+        ("H_e", "x_e / (1.0 - exp(-d_e * x_e))"),
+        ("x_i", "a_i * (jn_se - S_i + W_i * I_o + lamda * cc) - b_i"),
+        ("H_i", "x_i / (1.0 - exp(-d_i * x_i))"),
+    ),
+    rhs={
+        "S_e": "-(S_e / tau_e) + (1.0 - S_e) * H_e * gamma_e",
+        "S_i": "-(S_i / tau_i) + H_i * gamma_i",
+    },
     variables_of_interest=("S_e", "S_i"),
     equations={
         "S_e": r"\dot{S}_{e,k} = -\frac{S_{e,k}}{\tau_e} + (1 - S_{e,k})\,\gamma_e\,"

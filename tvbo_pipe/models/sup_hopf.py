@@ -41,6 +41,10 @@ SupHopf = Model(
         Parameter("omega", 1.0, "rad/ms", (0.05, 630.0), "Angular frequency."),
     ),
     dfun=_dfun,
+    rhs={
+        "x": "(a - x**2 - y**2) * x - omega * y + c_0",
+        "y": "(a - x**2 - y**2) * y + omega * x + c_1",
+    },
     variables_of_interest=("x",),
     equations={
         "x": r"\dot{x}_k = (a - x_k^2 - y_k^2)\,x_k - \omega y_k + c_{0,k}",

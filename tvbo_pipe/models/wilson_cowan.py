@@ -122,6 +122,26 @@ WilsonCowan = Model(
         ),
     ),
     dfun=_dfun,
+    auxiliaries=(
+        ("x_e", "alpha_e * (c_ee * E - c_ei * I + P - theta_e + c_0)"),
+        ("x_i", "alpha_i * (c_ie * E - c_ii * I + Q - theta_i)"),
+        (
+            "S_e",
+            "where(shift_sigmoid != 0,"
+            " c_e * (1.0 / (1.0 + exp(-a_e * (x_e - b_e))) - 1.0 / (1.0 + exp(-a_e * -b_e))),"
+            " c_e / (1.0 + exp(-a_e * (x_e - b_e))))",
+        ),
+        (
+            "S_i",
+            "where(shift_sigmoid != 0,"
+            " c_i * (1.0 / (1.0 + exp(-a_i * (x_i - b_i))) - 1.0 / (1.0 + exp(-a_i * -b_i))),"
+            " c_i / (1.0 + exp(-a_i * (x_i - b_i))))",
+        ),
+    ),
+    rhs={
+        "E": "(-E + (k_e - r_e * E) * S_e) / tau_e",
+        "I": "(-I + (k_i - r_i * I) * S_i) / tau_i",
+    },
     variables_of_interest=("E",),
     equations={
         "E": r"\tau_e \dot{E}_k = -E_k + (k_e - r_e E_k)\,S_e\left(\alpha_e (c_{ee} E_k"
