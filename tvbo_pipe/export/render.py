@@ -380,7 +380,7 @@ def _jax_dfun(model: Model) -> list[str]:
     return lines
 
 
-def _jax_coupling(name: str, ce: CouplingExpressions, parameters) -> list[str]:
+def _jax_coupling(ce: CouplingExpressions, parameters) -> list[str]:
     pnames = [p.name for p in parameters]
     ren = _safe_names(pnames, _CPL_INTERNAL)
 
@@ -833,7 +833,7 @@ def render_jax(obj: Model | Experiment | str | Path, *, connectome: Any | None =
         "",
         "",
         "# --------------------------------------------------------------------------- coupling",
-        *_jax_coupling(cpl.name, ce, cpl.parameters),
+        *_jax_coupling(ce, cpl.parameters),
         "",
     ]
     return "\n".join(header) + _JAX_RUNTIME
