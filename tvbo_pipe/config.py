@@ -41,7 +41,11 @@ def resolve(schema: dict, root: dict | None = None) -> dict:
     target = root
     for part in ref.lstrip("#/").split("/"):
         target = target[part]
-    return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    local = {k: v for k, v in schema.items() if k != "$ref"}
+    merged = {**target, **local}
+    if "properties" in local:  # local properties refine the referenced ones
+        merged["properties"] = {**target.get("properties", {}), **local["properties"]}
+    return merged
 
 
 def _fill_defaults(value: Any, schema: dict) -> Any:

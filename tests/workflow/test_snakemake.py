@@ -98,3 +98,54 @@ def test_demo_dry_run_schedules_all_subjects(tmp_path):
     out = res.stdout + res.stderr
     for sub in range(1, 6):
         assert f"sub-0{sub}" in out
+
+
+def test_fitting_stages_run_end_to_end(tmp_path):
+    import json
+
+    from tvbo_pipe.experiment import Experiment
+
+    bids = make_tiny_bids(tmp_path / "bids", n_regions=5, n_volumes=40)
+    res = snakemake(tmp_path, tiny_config(bids, tmp_path, fitting=True))
+    assert res.returncode == 0, res.stderr[-3000:]
+    model = tmp_path / "deriv" / "sub-01" / "model"
+    best = json.loads((model / "sub-01_desc-explore_param.json").read_text())
+    assert best["Points"] == 9 and set(best["Values"]) == {"coupling.a", "model.w"}
+    glob = json.loads((model / "sub-01_desc-global_param.json").read_text())
+    assert glob["StartValues"]["coupling.a"] == pytest.approx(best["Values"]["coupling.a"])
+    assert glob["Loss"] <= glob["StartLoss"]
+    reg = json.loads((model / "sub-01_desc-regional_param.json").read_text())
+    assert (
+        len(reg["Values"]["model.I_o"]) == 5
+        and reg["AllValues"]["coupling.a"] == glob["Values"]["coupling.a"]
+    )
+    assert reg["Loss"] <= glob["Loss"] + 1e-12
+    traj = (model / "sub-01_desc-regional_trajectory.tsv").read_text().splitlines()
+    header = traj[0].split("\t")
+    assert (
+        header[:3] == ["step", "loss", "accepted"]
+        and "model.w[4]" in header
+        and "model.I_o[0]" in header
+    )
+    assert len(traj) == 4
+    gof = json.loads((model / "sub-01_desc-fitted_gof.json").read_text())
+    assert set(gof["Fitted"]) == {"FCCorrelation", "FCRMSE", "FCDKolmogorovSmirnov"}
+    exp = Experiment.load(model / "sub-01_desc-fitted_experiment.yaml")
+    assert exp.model.parameters["I_o"] == tuple(reg["Values"]["model.I_o"])
+    assert exp.connectivity.weights.endswith("sub-01_atlas-tiny_meas-weight_relmat.dense.tsv")
+    png = tmp_path / "deriv" / "sub-01" / "figures" / "sub-01_desc-explore_heatmap.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bold = (
+        (
+            tmp_path
+            / "deriv"
+            / "sub-01"
+            / "func"
+            / "sub-01_task-rest_atlas-tiny_desc-simulated_timeseries.tsv"
+        )
+        .read_text()
+        .splitlines()
+    )
+    assert (
+        bold[0].split("\t") == ["R0", "R1", "R2", "R3", "R4"] and len(bold) == 31
+    )  # 60 s at TR 2 s

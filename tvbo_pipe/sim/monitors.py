@@ -112,7 +112,9 @@ def plan_monitors(specs, model, dt: float, *, replace_temporal_averaging: bool =
         variables the loop must record, and the block length ``B`` in steps.
     """
     names = model.state_variable_names
-    default_voi = model.variables_of_interest or names[:1]
+    # TVB lists derived quantities (e.g. Epileptor's "x2 - x1") among the
+    # variables of interest; monitors here record state variables only.
+    default_voi = tuple(v for v in model.variables_of_interest if v in names) or names[:1]
     chosen = [tuple(s.variables) or tuple(default_voi) for s in specs]
     record = tuple(sorted({names.index(v) for vs in chosen for v in vs}))
     plans, steps = [], []
