@@ -197,7 +197,7 @@ def test_resume_after_kill(tmp_path):
         text=True,
         check=True,
     )
-    line = [x for x in resumed.stdout.splitlines() if x.startswith("RESULT")][0]
-    assert line == [x for x in fresh.stdout.splitlines() if x.startswith("RESULT")][0]
+    line = next(x for x in resumed.stdout.splitlines() if x.startswith("RESULT"))
+    assert line == next(x for x in fresh.stdout.splitlines() if x.startswith("RESULT"))
     assert "resumed from" in resumed.stderr
     assert not ckpt.exists()  # removed once the fit finished
