@@ -12,6 +12,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/connectome.smk"
 include: "workflow/rules/empirical_fc.smk"
 include: "workflow/rules/fitting.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:

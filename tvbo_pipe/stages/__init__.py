@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .export import dataset_files, export_subject, group_summary, model_description
 from .fitting import explore, fit_global, fit_regional, simulate_fitted
 from .inputs import connectome, dataset_description, detrend_linear, empirical_fc
 
@@ -23,16 +24,24 @@ STAGES: dict[str, Callable[..., Any]] = {
     "fit_global": fit_global,
     "fit_regional": fit_regional,
     "simulate_fitted": simulate_fitted,
+    "model_description": model_description,
+    "dataset_files": dataset_files,
+    "export": export_subject,
+    "group_summary": group_summary,
 }
 
 __all__ = [
     "STAGES",
     "connectome",
     "dataset_description",
+    "dataset_files",
     "detrend_linear",
     "empirical_fc",
     "explore",
+    "export_subject",
     "fit_global",
     "fit_regional",
+    "group_summary",
+    "model_description",
     "simulate_fitted",
 ]

@@ -337,6 +337,18 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
         gof = goodness_of_fit(fc_sim, fc_emp, fcd_sim, fcd_emp)
         gof_start = goodness_of_fit(fc_start, fc_emp)
     labels = conn.labels
+    from ..export.derivative import simulation_sidecar
+
+    def bep034(name, *sources):  # BEP034 keys: model, parameters, SC, code, Sources
+        return simulation_sidecar(
+            outputs[name],
+            name={"bold": "sim_bold", "fc": "sim_fc", "fcd": "sim_fcd"}[name],
+            prefix=subject,
+            model=problem.experiment.model.name,
+            connectivity=[inputs["sc_weights"], inputs.get("sc_lengths")],
+            extra_sources=sources,
+        )
+
     write_tsv_table(outputs["bold"], labels, series.tolist())
     write_json(
         outputs["bold_json"],
@@ -349,13 +361,17 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
             "TransientDiscardedForFC": problem.transient,
             "Units": "arbitrary",
             "NodeLabels": list(labels),
+            **bep034("bold", outputs["experiment"]),
         },
     )
     write_relmat(
         outputs["fc"],
         fc_sim,
         labels,
-        {"Description": "Simulated FC (Pearson correlation of simulated BOLD after the transient)"},
+        {
+            "Description": "Simulated FC (Pearson correlation of simulated BOLD after the transient)",
+            **bep034("fc", outputs["bold"]),
+        },
     )
     if "fcd" in outputs and fcd_sim is not None:
         write_relmat(
@@ -367,6 +383,7 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
                 "WindowLength": fcd_cfg["window_s"],
                 "WindowStep": fcd_cfg["step_s"],
                 "Units": "s",
+                **bep034("fcd", outputs["bold"]),
             },
         )
     elif "fcd" in outputs:

@@ -67,6 +67,7 @@ def all_outputs():
         targets += [
             layout.subject_path(n, OUT, prefix=u.prefix, atlas=config["atlas"]) for n in names
         ]
+    targets += export_targets()  # workflow/rules/export.smk
     return targets
 
 

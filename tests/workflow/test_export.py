@@ -1,0 +1,303 @@
+"""The BIDS derivative the workflow leaves behind: layout, bytes, validation,
+provenance, reports, group table, pybids and reloading a fitted model.
+
+One module-scoped fixture fits a tiny dataset twice (same inputs, same
+output folder) with Snakemake; every test reads what it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import REPO, make_tiny_bids, tiny_config
+
+from tvbo_pipe.config import validate_config
+from tvbo_pipe.export import layout
+from tvbo_pipe.io.relmat import read_relmat
+
+pytestmark = pytest.mark.workflow
+
+SUBJECTS = ("01", "02")
+MODEL = "ReducedWongWang"
+
+
+def snakemake(workdir: Path, config: dict) -> subprocess.CompletedProcess:
+    cfg = workdir / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(workdir), "--configfile", str(cfg), "--cores", "2"]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """(config, first run's dataset, second run's dataset): one tiny dataset fitted twice."""
+    root = tmp_path_factory.mktemp("export")
+    bids = make_tiny_bids(root / "bids", subjects=SUBJECTS, n_regions=5, n_volumes=40)
+    config = tiny_config(bids, root, fitting=True)
+    res = snakemake(root, config)
+    assert res.returncode == 0, res.stderr[-3000:]
+    first = root / "first"
+    shutil.move(root / "deriv", first)
+    shutil.rmtree(root / "work", ignore_errors=True)  # no checkpoint to resume from
+    res = snakemake(root, config)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return validate_config(config), first, root / "deriv"
+
+
+def produced(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+def test_output_tree_is_the_declared_layout(runs):
+    config, deriv, _ = runs
+    files = produced(deriv)
+    undeclared = [p for p in files if layout.match_output(p.relative_to(deriv).as_posix()) is None]
+    assert not undeclared, f"files not declared in tvbo_pipe.export.layout: {undeclared}"
+    expected = layout.expected_files(config, deriv, [f"sub-{s}" for s in SUBJECTS], model=MODEL)
+    missing = sorted(str(p) for p in set(expected) - files)
+    assert not missing, f"declared outputs of enabled stages not written: {missing}"
+    assert files == set(expected)
+
+
+def _strip(obj):
+    if isinstance(obj, dict):
+        return {k: _strip(v) for k, v in obj.items() if k not in layout.VOLATILE_JSON_KEYS}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def test_same_inputs_give_the_same_bytes(runs):
+    _, first, second = runs
+    assert {p.relative_to(first) for p in produced(first)} == {
+        p.relative_to(second) for p in produced(second)
+    }
+    differ = []
+    for p in sorted(produced(first)):
+        rel = p.relative_to(first)
+        q = second / rel
+        if layout.match_output(rel.as_posix()) in layout.VOLATILE_OUTPUTS:
+            continue
+        if p.suffix == ".json":
+            same = _strip(json.loads(p.read_text())) == _strip(json.loads(q.read_text()))
+        else:
+            same = p.read_bytes() == q.read_bytes()
+        if not same:
+            differ.append(str(rel))
+    assert not differ, f"files that differ between two runs: {differ}"
+
+
+def _validator() -> str | None:
+    exe = Path(sys.executable).parent / "bids-validator-deno"
+    return str(exe) if exe.is_file() else shutil.which("bids-validator-deno")
+
+
+def _validate_bids(root: Path) -> list[dict]:
+    exe = _validator()
+    if exe is None:
+        pytest.skip("bids-validator-deno is not installed (pip install bids-validator-deno)")
+    res = subprocess.run([exe, str(root), "--format", "json"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    try:
+        report = json.loads(res.stdout)
+    except json.JSONDecodeError:
+        pytest.skip(f"bids-validator-deno did not run: {res.stderr[-500:]}")
+    return report["issues"]["issues"]
+
+
+def test_derivative_passes_the_bids_validator(runs):
+    _, deriv, _ = runs
+    issues = _validate_bids(deriv)
+    errors = [i for i in issues if i["severity"] == "error"]
+    assert not errors, json.dumps(errors[:10], indent=1)
+
+
+def test_demo_input_dataset_passes_the_bids_validator():
+    issues = _validate_bids(REPO / "resources" / "demo")
+    assert not [i for i in issues if i["severity"] == "error"]
+
+
+def test_openminds_provenance_validates(runs):
+    from openminds import Collection
+
+    from tvbo_pipe.export.openminds import sha256, validate_jsonld
+
+    _, deriv, _ = runs
+    for path in [
+        *(
+            layout.subject_path("provenance", deriv, prefix=f"sub-{s}", atlas="tiny")
+            for s in SUBJECTS
+        ),
+        layout.dataset_path("group_provenance", deriv),
+    ]:
+        assert validate_jsonld(path) == {}, path
+    c = Collection()
+    c.load(str(layout.subject_path("provenance", deriv, prefix="sub-01", atlas="tiny")))
+    kinds = [type(n).__name__ for n in c]
+    assert kinds.count("WorkflowExecution") == 1
+    assert kinds.count("Optimization") == 3 and kinds.count("Simulation") == 1
+    (wf,) = [n for n in c if type(n).__name__ == "WorkflowExecution"]
+    assert [type(s).__name__ for s in wf.stages][-4:] == ["Optimization"] * 3 + ["Simulation"]
+    (mv,) = [n for n in c if type(n).__name__ == "ModelVersion"]
+    fitted = json.loads(mv.configuration.configuration)
+    param = json.loads(
+        layout.subject_path("fitted_param", deriv, prefix="sub-01", atlas="tiny").read_text()
+    )
+    assert fitted == param["Values"]
+    files = [n for n in c if type(n).__name__ == "LocalFile"]
+    assert files and all(n.hash.algorithm == "SHA-256" for n in files)
+    for n in files:  # every hash is the file's
+        if n.path.startswith("bids::"):
+            assert sha256(deriv / n.path[6:]) == n.hash.digest, n.path
+
+
+class _Images(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.src, self.href = [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.src.append(attrs["src"])
+        if tag == "a":
+            self.href.append(attrs["href"])
+
+
+def _links(page: Path) -> _Images:
+    parser = _Images()
+    parser.feed(page.read_text())
+    return parser
+
+
+def test_reports_show_the_data(runs):
+    from matplotlib.image import imread
+
+    _, deriv, _ = runs
+    page = layout.subject_path("report", deriv, prefix="sub-01", atlas="tiny")
+    links = _links(page)
+    assert len(links.src) == 7  # FC, scatter, loss, exploration, regional, BOLD, goodness of fit
+    for src in links.src:
+        img = imread(page.parent / src)
+        assert img.ndim == 3 and min(img.shape[:2]) > 100, src
+        assert float(img[..., :3].std()) > 0.02, f"{src} looks blank"
+    for href in links.href:
+        assert (page.parent / href).is_file(), href
+    text = page.read_text()
+    gof = json.loads(layout.subject_path("gof", deriv, prefix="sub-01", atlas="tiny").read_text())
+    assert f"{gof['Fitted']['FCCorrelation']:.4g}" in text
+    group = _links(layout.dataset_path("group_report", deriv))
+    assert len(group.src) == 1 and imread(deriv / "group" / group.src[0]).std() > 0.02
+    assert all((deriv / "group" / h).is_file() for h in group.href)
+    md = layout.dataset_path("model_report", deriv, model=MODEL).read_text()
+    assert md.startswith(f"# {MODEL}") and "$$" in md
+
+
+def test_group_table_has_one_row_per_subject(runs):
+    _, deriv, _ = runs
+    lines = layout.dataset_path("group_table", deriv).read_text().splitlines()
+    header = lines[0].split("\t")
+    rows = [dict(zip(header, ln.split("\t"), strict=True)) for ln in lines[1:]]
+    assert [r["participant_id"] for r in rows] == [f"sub-{s}" for s in SUBJECTS]
+    for col in ("coupling.a", "model.w_mean", "fitted_FCCorrelation", "seconds_total"):
+        assert col in header
+    for r, s in zip(rows, SUBJECTS, strict=True):
+        gof = json.loads(
+            layout.subject_path("gof", deriv, prefix=f"sub-{s}", atlas="tiny").read_text()
+        )
+        assert float(r["fitted_FCCorrelation"]) == gof["Fitted"]["FCCorrelation"]
+        assert float(r["seconds_total"]) > 0
+    sidecar = json.loads(layout.dataset_path("group_table_json", deriv).read_text())
+    assert set(sidecar) == set(header)
+
+
+def test_pybids_finds_every_output_by_its_entities(runs):
+    from tvbo_pipe.export.readback import open_derivative
+
+    _, deriv, _ = runs
+    bids = open_derivative(deriv)
+    queries = {
+        "sc_weights": {"suffix": "relmat", "meas": "weight", "extension": ".dense.tsv"},
+        "sc_lengths": {"suffix": "relmat", "meas": "tractLength", "extension": ".dense.tsv"},
+        "sc_nodeindices": {"suffix": "nodeindices", "extension": ".tsv"},
+        "empirical_fc": {"suffix": "relmat", "meas": "pearsonCorrelation", "desc": "empirical", "extension": ".dense.tsv"},
+        "sim_fc": {"suffix": "relmat", "meas": "pearsonCorrelation", "desc": "simulated", "extension": ".dense.tsv"},
+        "sim_fcd": {"suffix": "relmat", "meas": "fcd", "desc": "simulated", "extension": ".dense.tsv"},
+        "sim_bold": {"suffix": "timeseries", "desc": "simulated", "extension": ".tsv"},
+        "sim_bold_json": {"suffix": "timeseries", "desc": "simulated", "extension": ".json"},
+        "fitted_param_xml": {"suffix": "param", "desc": "fitted", "extension": ".xml"},
+        "fitted_param": {"suffix": "param", "desc": "fitted", "extension": ".json"},
+        "fit_regional_params": {"suffix": "param", "desc": "regional", "extension": ".json"},
+        "fit_global_trajectory": {"suffix": "trajectory", "desc": "global", "extension": ".tsv"},
+        "explore_table": {"suffix": "grid", "desc": "explore", "extension": ".tsv"},
+        "gof": {"suffix": "gof", "desc": "fitted", "extension": ".json"},
+        "fitted_experiment": {"suffix": "experiment", "desc": "fitted", "extension": ".yaml"},
+    }  # fmt: skip
+    for s in SUBJECTS:
+        for name, q in queries.items():
+            hits = bids.get(subject=s, return_type="filename", **q)
+            want = layout.subject_path(name, deriv, prefix=f"sub-{s}", atlas="tiny")
+            assert [Path(h) for h in hits] == [want], (name, hits)
+
+
+def test_simulated_outputs_name_their_model_connectivity_and_code(runs):
+    _, deriv, _ = runs
+    for name in ("sim_bold_json", "sim_fc_json", "sim_fcd_json"):
+        meta = json.loads(
+            layout.subject_path(name, deriv, prefix="sub-02", atlas="tiny").read_text()
+        )
+        for key in ("ModelEq", "ModelParam", "Connectivity", "SourceCodeRepository", "MachineCodeRepository", "Sources"):  # fmt: skip
+            assert meta.get(key), (name, key)
+        for uri in [meta["ModelEq"], meta["ModelParam"], meta["MachineCodeRepository"],
+                    *meta["Connectivity"], *meta["Sources"]]:  # fmt: skip
+            assert uri.startswith("bids::") and (deriv / uri[6:]).is_file(), uri
+    bold = json.loads(
+        layout.subject_path("sim_bold_json", deriv, prefix="sub-02", atlas="tiny").read_text()
+    )
+    assert bold["RepetitionTime"] == 2.0 and bold["NodeLabels"] == [f"R{k}" for k in range(5)]
+    assert "Units" in bold
+
+
+def test_parameter_file_holds_the_fitted_values(runs):
+    from tvbo_pipe.export.lems import experiment_from_lems
+
+    _, deriv, _ = runs
+    xml = layout.subject_path("fitted_param_xml", deriv, prefix="sub-01", atlas="tiny")
+    text = xml.read_text()
+    include = re.search(r'<Include file="([^"]+)"', text).group(1)
+    assert (xml.parent / include).resolve() == layout.dataset_path(
+        "model_eq", deriv, model=MODEL
+    ).resolve()
+    exp = experiment_from_lems(text)
+    record = json.loads(
+        layout.subject_path("fitted_param", deriv, prefix="sub-01", atlas="tiny").read_text()
+    )
+    assert exp.coupling.parameters["a"] == record["Values"]["coupling.a"]
+    assert list(exp.model.parameters["I_o"]) == record["Values"]["model.I_o"]
+    params = {p["Name"]: p for p in record["Parameters"]}
+    assert params["model.I_o"]["Regional"] and not params["coupling.a"]["Regional"]
+    assert params["model.I_o"]["LowerBound"] == 0.0 and params["model.I_o"]["UpperBound"] == 0.6
+    assert params["model.I_o"]["Units"] == "nA"
+
+
+def test_reloading_a_fitted_subject_reproduces_its_fc(runs):
+    from tvbo_pipe.export.readback import load_fitted
+
+    _, deriv, _ = runs
+    fitted = load_fitted(deriv, "sub-02")
+    assert fitted.experiment.model.parameters["I_o"] == tuple(fitted.record["Values"]["model.I_o"])
+    fc = fitted.simulated_fc()
+    stored, labels, _ = read_relmat(
+        layout.subject_path("sim_fc", deriv, prefix="sub-02", atlas="tiny")
+    )
+    assert labels == fitted.labels
+    np.testing.assert_allclose(fc, stored, rtol=0, atol=1e-12)
