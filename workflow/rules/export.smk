@@ -84,6 +84,8 @@ rule dataset_files:
         cli=cli_args,
     log:
         f"{LOGS}/dataset_files.log",
+    benchmark:
+        f"{BENCH}/dataset_files.tsv"
     shell:
         "{PYTHON} -m tvbo_pipe dataset_files {params.cli} --params {params.config:q} --log {log:q}"
 
@@ -98,6 +100,8 @@ rule model_description:
         cli=cli_args,
     log:
         f"{LOGS}/model_description.log",
+    benchmark:
+        f"{BENCH}/model_description.tsv"
     shell:
         "{PYTHON} -m tvbo_pipe model_description {params.cli} --params {params.config:q} --log {log:q}"
 
