@@ -268,6 +268,10 @@ def participants(
         src_json = Path(source_dir) / "participants.json"
         if src_json.is_file():
             meta.update({k: v for k, v in json.loads(src_json.read_text()).items() if k in header})
+    for col in header:  # BIDS recommends a description of every column
+        meta.setdefault(col, {"Description": f"{col} (from the source dataset's participants.tsv)"})
+    if "Description" not in header:  # and of every derivative file (CommonDerivativeFields)
+        meta["Description"] = "Participants of this derivative dataset: the subjects processed."
     rows = []
     for sub in sorted(set(subjects)):
         pid = f"sub-{sub}"
