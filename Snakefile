@@ -19,3 +19,22 @@ rule all:
     input:
         all_outputs(),
     default_target: True
+
+
+# BIDS-app levels (`tvbo-pipe BIDS OUT participant|group`): the per-subject
+# outputs of the selected participants, then everything (group level).
+rule participant:
+    input:
+        participant_outputs(),
+
+
+rule group:
+    input:
+        rules.all.input,
+
+
+localrules:
+    all,
+    participant,
+    group,
+    dataset_description,

@@ -6,10 +6,11 @@ configured experiment), applies the values fitted by the stages before it,
 and writes its results. Parameter values travel between stages as JSON
 (``Values``: the stage's own values; ``AllValues``: everything fitted so far).
 
-``params`` of every stage: ``experiment`` (the experiment as a mapping),
+``params`` of every stage: ``experiment`` (the experiment as a mapping) and
 ``simulation`` (duration_s, bold_period_ms, transient_s, warmup,
-enable_x64), ``observation`` (loss, weights), the stage's own section,
-``atlas`` and ``work_dir`` (checkpoints).
+enable_x64); of explore and the fits also ``observation`` (loss, weights) and
+the stage's own section; of the fits ``work_dir`` (checkpoints); of
+simulate_fitted ``fcd`` (the empirical FCD's window and step).
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def build_subject_problem(inputs: Paths, params: Mapping, *, subject: str):
         conn,
         fc_emp,
         transient_ms=1000.0 * sim["transient_s"],
-        loss=params["observation"]["loss"],
-        loss_weights=params["observation"]["weights"],
+        # simulate_fitted has no loss to evaluate: its params have no observation
+        loss=params.get("observation", {}).get("loss", "combined"),
+        loss_weights=params.get("observation", {}).get("weights"),
         warmup=sim["warmup"],
         enable_x64=sim["enable_x64"],
     )

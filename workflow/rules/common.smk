@@ -1,8 +1,10 @@
 # Configuration, input discovery and helpers shared by every rule.
 import json
+import os
 import shlex
 import sys
 
+from tvbo_pipe import __version__
 from tvbo_pipe.config import validate_config
 from tvbo_pipe.export import layout
 from tvbo_pipe.io.bids import discover
@@ -34,18 +36,32 @@ def unit(wildcards):
 
 
 def stage_params(**sections):
-    """JSON of exactly the config the stage uses (a change reruns the stage)."""
-    return json.dumps(sections, sort_keys=True)
+    """JSON of exactly the config the stage uses, and tvbo_pipe's version.
+
+    Snakemake reruns a job when its params change, so a change of one of these
+    sections reruns the stage (and, through its outputs, what follows), and
+    installing another tvbo_pipe version reruns everything.
+    """
+    return json.dumps({**sections, "tvbo_pipe_version": __version__}, sort_keys=True)
 
 
-def cli_args(wildcards, input, output, threads):
-    """--in/--out/--subject/--threads flags for `python -m tvbo_pipe STAGE`."""
+def cli_args(wildcards, input, output, threads, extra=None):
+    """--in/--out/--subject/--threads/--jax-cache flags for `python -m tvbo_pipe STAGE`.
+
+    Used as a params function of input/output/threads, which Snakemake does not
+    compare between runs: file names, threads and the cache folder do not
+    rerun anything. `extra`: more flags, {"work-dir": path}.
+    """
     args = ["--subject", getattr(wildcards, "prefix", "dataset")]
     for flag, files in (("--in", input), ("--out", output)):
         for name, value in files.items():
             for path in [value] if isinstance(value, str) else list(value):
                 args += [flag, f"{name}={path}"]
     args += ["--threads", str(threads)]
+    if config["jax_cache_dir"]:
+        args += ["--jax-cache", config["jax_cache_dir"]]
+    for flag, value in (extra or {}).items():
+        args += [f"--{flag}", str(value)]
     return " ".join(shlex.quote(a) for a in args)
 
 
@@ -69,6 +85,16 @@ def all_outputs():
         ]
     targets += export_targets()  # workflow/rules/export.smk
     return targets
+
+
+def participant_outputs():
+    """The outputs of the participant level: every subject's files (under sub-*/),
+    and the dataset description."""
+    return [
+        p
+        for p in all_outputs()
+        if os.path.relpath(p, OUT).startswith("sub-") or p == out("dataset_description")
+    ]
 
 
 rule dataset_description:

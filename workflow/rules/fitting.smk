@@ -31,15 +31,19 @@ def fit_inputs(stage):
 
 
 def fit_params(stage):
-    return stage_params(
-        experiment=EXPERIMENT,
-        simulation=config["simulation"],
-        observation=config["observation"],
-        atlas=config["atlas"],
-        work_dir=config["work_dir"],
-        fcd=config["empirical_fc"]["fcd"],
-        **({stage: config[stage]} if stage in config and stage != "simulate_fitted" else {}),
-    )
+    """The experiment, the simulation settings and what else `stage` reads."""
+    sections = {"experiment": EXPERIMENT, "simulation": config["simulation"]}
+    if stage == "simulate_fitted":
+        sections["fcd"] = config["empirical_fc"]["fcd"]
+    else:
+        sections["observation"] = config["observation"]
+        sections[stage] = {k: v for k, v in config[stage].items() if k != "enabled"}
+    return stage_params(**sections)
+
+
+def fit_cli(wildcards, input, output, threads):
+    """cli_args, and the checkpoint folder (a place, not a setting: no rerun)."""
+    return cli_args(wildcards, input, output, threads, {"work-dir": config["work_dir"]})
 
 
 rule explore:
@@ -72,7 +76,7 @@ rule fit_global:
         trajectory=out("fit_global_trajectory"),
     params:
         config=fit_params("fit_global"),
-        cli=cli_args,
+        cli=fit_cli,
     log:
         f"{LOGS}/{{subdir}}/{{prefix}}_fit_global.log",
     benchmark:
@@ -93,7 +97,7 @@ rule fit_regional:
         trajectory=out("fit_regional_trajectory"),
     params:
         config=fit_params("fit_regional"),
-        cli=cli_args,
+        cli=fit_cli,
     log:
         f"{LOGS}/{{subdir}}/{{prefix}}_fit_regional.log",
     benchmark:

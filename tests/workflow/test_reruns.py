@@ -1,0 +1,176 @@
+"""Rerun only what changed: after one full run, a change of each config section
+schedules exactly the stages that use it and what follows them (dry runs)."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, make_tiny_bids, tiny_config
+
+pytestmark = pytest.mark.workflow
+
+SUBJECTS = 2
+# run once for the dataset; the others once per subject
+DATASET_LEVEL = {"dataset_description", "dataset_files", "model_description", "group_summary"}
+# the derivative's exports follow every stage; dataset_files records the whole
+# configuration (code/config.yaml), so any setting reruns it
+EXPORT = ["export", "group_summary", "dataset_files"]
+FIT = ["explore", "fit_global", "fit_regional", "simulate_fitted", *EXPORT]
+FROM_CONNECTOME = ["connectome", "empirical_fc", *FIT]
+EVERYTHING = ["dataset_description", "model_description", *FROM_CONNECTOME]
+
+# A config change (deep-merged into the tiny config) -> the rules that rerun.
+CASES = {
+    "connectome": ({"connectome": {"normalise": "log1p"}}, FROM_CONNECTOME),
+    "inputs.sc": (
+        {
+            "inputs": {
+                "sc": {
+                    "weights": {
+                        "datatype": "dwi",
+                        "suffix": "relmat",
+                        "atlas": "tiny",
+                        "meas": "streamlineCount",
+                        "extension": ".dense.tsv",
+                    }
+                }
+            }
+        },
+        FROM_CONNECTOME,
+    ),
+    "inputs.functional": (
+        {
+            "inputs": {
+                "functional": {
+                    "filters": {
+                        "datatype": "func",
+                        "suffix": "timeseries",
+                        "task": "rest",
+                        "atlas": "tiny",
+                        "extension": ".tsv",
+                    }
+                }
+            }
+        },
+        ["empirical_fc", *FIT],
+    ),
+    "empirical_fc": ({"empirical_fc": {"detrend": False}}, ["empirical_fc", *FIT]),
+    "empirical_fc.fcd": ({"empirical_fc": {"fcd": {"step_s": 4.0}}}, ["empirical_fc", *FIT]),
+    "experiment file content": ("experiment", ["model_description", *FIT]),
+    "simulation": ({"simulation": {"transient_s": 6.0}}, FIT),
+    "observation": ({"observation": {"loss": "rmse"}}, FIT),
+    "explore": ({"explore": {"n": 2}}, FIT),
+    "fit_global": ({"fit_global": {"learning_rate": 0.1}}, FIT[1:]),
+    "fit_regional": ({"fit_regional": {"steps": 2}}, FIT[2:]),
+    "fit_regional off": ({"fit_regional": {"enabled": False}}, FIT[3:]),
+    "bids_dir (moved dataset)": ("bids_dir", [r for r in EVERYTHING if r != "model_description"]),
+    "tvbo_pipe version": ("version", EVERYTHING),
+    # places and resources, not settings: nothing reruns
+    "experiment file path": ("experiment_copy", []),
+    "work_dir": ({"work_dir": "elsewhere/work"}, []),
+    "log_dir, benchmark_dir": ({"log_dir": "elsewhere/logs", "benchmark_dir": "elsewhere/b"}, []),
+    "jax_cache_dir": ({"jax_cache_dir": None}, []),
+    "threads": ("threads", []),
+}
+
+
+def merge(base: dict, change: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def snakemake(workdir: Path, config: dict, *args: str, version: str | None = None):
+    cfg = workdir / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    prelude = "import sys, tvbo_pipe; "
+    if version:  # what upgrading tvbo_pipe looks like to the workflow
+        prelude += f"tvbo_pipe.__version__ = {version!r}; "
+    code = prelude + "from snakemake.cli import main; sys.argv[0] = 'snakemake'; main()"
+    cmd = [
+        sys.executable,
+        "-c",
+        code,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(cfg),
+        "--cores",
+        "2",
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=600)
+
+
+def scheduled(res: subprocess.CompletedProcess) -> dict[str, int]:
+    """Job counts per rule from a dry run's "Job stats" table ({} if nothing to do)."""
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = res.stdout + res.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m or m.group(1) == "total":
+            break
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def expected(rules: list[str]) -> dict[str, int]:
+    if not rules:
+        return {}
+    return {"all": 1, **{r: 1 if r in DATASET_LEVEL else SUBJECTS for r in rules}}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """The tiny dataset, fitted once at toy scale."""
+    root = tmp_path_factory.mktemp("reruns")
+    bids = make_tiny_bids(root / "bids", n_regions=4, n_volumes=40)
+    config = tiny_config(bids, root, fitting=True, jax_cache_dir=str(root / "jax_cache"))
+    res = snakemake(root, config)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert scheduled(snakemake(root, config, "-n")) == {}
+    return root, config
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_change_reruns_exactly_what_depends_on_it(finished_run, case):
+    root, config = finished_run
+    change, rules = CASES[case]
+    args, version = [], None
+    if change == "experiment" or change == "experiment_copy":
+        exp = yaml.safe_load(Path(config["experiment"]).read_text())
+        if change == "experiment":
+            exp["integration"]["noise"]["sigma"] = 0.005
+        path = root / f"{change}.yaml"
+        path.write_text(yaml.safe_dump(exp))
+        new = merge(config, {"experiment": str(path)})
+    elif change == "bids_dir":
+        moved = root / "bids_moved"
+        if not moved.exists():
+            shutil.copytree(config["bids_dir"], moved)
+        new = merge(config, {"bids_dir": str(moved)})
+    elif change == "version":
+        new, version = config, "999.0"
+    elif change == "threads":
+        new, args = config, ["--set-threads", *(f"{r}=2" for r in FIT)]
+    else:
+        new = merge(config, change)
+    got = scheduled(snakemake(root, new, "-n", *args, version=version))
+    assert got == expected(rules), f"{case}: {got}"
