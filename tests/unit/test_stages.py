@@ -104,6 +104,47 @@ def test_runs_are_combined_by_fisher_z_mean(tmp_path):
     np.testing.assert_allclose(fc[iu], np.tanh(z)[iu], atol=1e-12)
 
 
+def test_heldout_runs(tmp_path):
+    bids = make_tiny_bids(tmp_path / "b", runs=("1", "2", "3"))
+    cfg_fc = {"detrend": False, "fcd": {"enabled": False}, "holdout_runs": ["03"]}
+    cfg = validate_config(tiny_config(bids, tmp_path, empirical_fc=cfg_fc))
+    u = discover(cfg)[0]
+    out = {
+        n: subject_path(n, cfg["output_dir"], prefix=u.prefix, atlas="tiny")
+        for n in ("sc_weights", "sc_lengths", "empirical_fc", "empirical_fc_heldout")
+    }
+    stages.connectome(
+        {"weights": u.sc_weights, "lengths": u.sc_lengths}, out, _params(cfg), subject=u.prefix
+    )
+    fc = stages.empirical_fc(
+        {"functional": list(u.functional), "sc_weights": out["sc_weights"]},
+        out,
+        _params(cfg),
+        subject=u.prefix,
+    )
+    from tvbo_pipe.io.timeseries import load_timeseries_tsv
+
+    fcs = [np.corrcoef(load_timeseries_tsv(p).data.T) for p in u.functional]
+    iu = np.triu_indices(4, 1)
+    z = np.mean([np.arctanh(f) for f in fcs[:2]], axis=0)
+    np.testing.assert_allclose(fc[iu], np.tanh(z)[iu], atol=1e-12)
+    held, _, meta = read_relmat(out["empirical_fc_heldout"])
+    np.testing.assert_allclose(held[iu], fcs[2][iu], atol=1e-12)
+    assert meta["TestRetestFCCorrelation"] == pytest.approx(
+        np.corrcoef(fc[iu], held[iu])[0, 1], rel=1e-9
+    )
+    _, _, train_meta = read_relmat(out["empirical_fc"])
+    assert [r["HeldOut"] for r in train_meta["Runs"]] == [False, False, True]
+    cfg["empirical_fc"]["holdout_runs"] = ["1", "2", "3"]
+    with pytest.raises(InputError, match="leaves 0 run"):
+        stages.empirical_fc(
+            {"functional": list(u.functional), "sc_weights": out["sc_weights"]},
+            out,
+            _params(cfg),
+            subject=u.prefix,
+        )
+
+
 def test_functional_columns_are_reordered_to_the_sc(tiny_bids, tmp_path):
     from tvbo_pipe.io.timeseries import load_timeseries_tsv
 

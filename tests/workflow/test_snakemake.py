@@ -105,8 +105,9 @@ def test_fitting_stages_run_end_to_end(tmp_path):
 
     from tvbo_pipe.experiment import Experiment
 
-    bids = make_tiny_bids(tmp_path / "bids", n_regions=5, n_volumes=40)
-    res = snakemake(tmp_path, tiny_config(bids, tmp_path, fitting=True))
+    bids = make_tiny_bids(tmp_path / "bids", n_regions=5, n_volumes=40, runs=("1", "2"))
+    fc_cfg = {"fcd": {"enabled": True, "window_s": 20.0, "step_s": 10.0}, "holdout_runs": [2]}
+    res = snakemake(tmp_path, tiny_config(bids, tmp_path, fitting=True, empirical_fc=fc_cfg))
     assert res.returncode == 0, res.stderr[-3000:]
     model = tmp_path / "deriv" / "sub-01" / "model"
     best = json.loads((model / "sub-01_desc-explore_param.json").read_text())
@@ -130,6 +131,7 @@ def test_fitting_stages_run_end_to_end(tmp_path):
     assert len(traj) == 4
     gof = json.loads((model / "sub-01_desc-fitted_gof.json").read_text())
     assert set(gof["Fitted"]) == {"FCCorrelation", "FCRMSE", "FCDKolmogorovSmirnov"}
+    assert set(gof["HeldOut"]) == {"FCCorrelation", "FCRMSE", "TestRetestFCCorrelation"}
     exp = Experiment.load(model / "sub-01_desc-fitted_experiment.yaml")
     assert exp.model.parameters["I_o"] == tuple(reg["Values"]["model.I_o"])
     assert exp.connectivity.weights.endswith("sub-01_atlas-tiny_meas-weight_relmat.dense.tsv")

@@ -338,6 +338,13 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
                 fcd_emp, _, _ = read_relmat(inputs["empirical_fcd"])
         gof = goodness_of_fit(fc_sim, fc_emp, fcd_sim, fcd_emp)
         gof_start = goodness_of_fit(fc_start, fc_emp)
+        heldout = None
+        if inputs.get("empirical_fc_heldout"):
+            fc_held, _, held_meta = read_relmat(inputs["empirical_fc_heldout"])
+            heldout = {
+                **goodness_of_fit(fc_sim, fc_held),
+                "TestRetestFCCorrelation": held_meta.get("TestRetestFCCorrelation"),
+            }
     labels = conn.labels
     from ..export.derivative import simulation_sidecar
 
@@ -402,6 +409,8 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
         "Seconds": round(seconds, 3),
         "Improvement": {"FCCorrelation": gof["FCCorrelation"] - gof_start["FCCorrelation"]},
     }
+    if heldout is not None:
+        result["HeldOut"] = heldout
     write_json(outputs["gof"], result)
     fitted_exp = _fitted_experiment(problem.experiment, fitted, outputs["experiment"], inputs)
     write_text_atomic(outputs["experiment"], fitted_exp.dumps())

@@ -231,18 +231,24 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
     The FCD uses sliding windows in every run (``window_s``, ``step_s``
     rounded to volumes); the windows of all runs are correlated with each
     other, so with one run it is the usual FCD.
+
+    Runs listed in ``holdout_runs`` (``run-`` labels) are left out of the FC
+    and FCD used for fitting and combined into ``empirical_fc_heldout``,
+    whose sidecar also holds the test-retest correlation between the two FCs
+    (the ceiling for an out-of-sample fit).
     """
     import jax
 
+    from ..fit import losses
     from ..fit import observations as obs
-    from ..io.relmat import read_relmat, write_relmat
+    from ..io.relmat import parse_entities, read_relmat, write_relmat
 
     settings = params["empirical_fc"]
     sc_path = str(inputs["sc_weights"])
     _, sc_labels, _ = read_relmat(sc_path)
     kind, runs = _load_runs(inputs, params, subject=subject)
     paths = _as_list(inputs["functional"])
-    fcs, window_vectors, run_info = [], [], []
+    fcs, window_vectors, run_info = [], [], []  # window_vectors: one list per run
     with jax.enable_x64(True):
         for path, run in zip(paths, runs, strict=True):
             if kind == "fc":
@@ -253,6 +259,7 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
                     fc_run = fc_run[np.ix_(order, order)]
                 fcs.append(np.asarray(fc_run, dtype=float))
                 run_info.append({"Source": _source_uri(path, params.get("bids_dir"))})
+                window_vectors.append([])
                 continue
             order = _reorder(run.labels, sc_labels, path=path, sc_path=sc_path, subject=subject)
             data = run.data if order is None else run.data[:, order]
@@ -272,6 +279,7 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
                 "RepetitionTime": run.tr,
                 "NumberOfVolumes": int(data.shape[0]),
             }
+            window_vectors.append([])
             if settings["fcd"]["enabled"]:
                 window = round(settings["fcd"]["window_s"] / run.tr)
                 step = max(1, round(settings["fcd"]["step_s"] / run.tr))
@@ -282,17 +290,47 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
                         str(exc), path=path, subject=subject, key="empirical_fc.fcd"
                     ) from None
                 for s in starts:
-                    window_vectors.append(
+                    window_vectors[-1].append(
                         np.asarray(obs.upper_triangle(obs.fc(data[s : s + window])))
                     )
                 info.update(
                     {"FCDWindowVolumes": window, "FCDStepVolumes": step, "FCDWindows": len(starts)}
                 )
             run_info.append(info)
-        fc_all = np.asarray(obs.fisher_z_mean(np.stack(fcs))) if len(fcs) > 1 else fcs[0]
-        fcd_matrix = np.asarray(obs.fc(np.stack(window_vectors).T)) if window_vectors else None
+        held = _heldout_runs(
+            paths, settings.get("holdout_runs", []), subject=subject, parse=parse_entities
+        )
+        for k, info in enumerate(run_info):
+            info["HeldOut"] = k in held
+        train = [k for k in range(len(fcs)) if k not in held]
 
-    sources = [r["Source"] for r in run_info]
+        def combine(idx):
+            return (
+                np.asarray(obs.fisher_z_mean(np.stack([fcs[k] for k in idx])))
+                if len(idx) > 1
+                else fcs[idx[0]]
+            )
+
+        fc_all = combine(train)
+        vectors = [v for k in train for v in window_vectors[k]]
+        fcd_matrix = np.asarray(obs.fc(np.stack(vectors).T)) if vectors else None
+        fc_held = combine(sorted(held)) if held else None
+        retest = float(losses.fc_corr(fc_all, fc_held)) if held else None
+
+    sources = [r["Source"] for r in run_info if not r["HeldOut"]]
+    if fc_held is not None:
+        write_relmat(
+            outputs["empirical_fc_heldout"],
+            fc_held,
+            sc_labels,
+            {
+                "Description": "Empirical FC of the held-out runs (not used for fitting)",
+                "Atlas": params["atlas"],
+                "Sources": [r["Source"] for r in run_info if r["HeldOut"]],
+                "Runs": [r for r in run_info if r["HeldOut"]],
+                "TestRetestFCCorrelation": retest,
+            },
+        )
     write_relmat(
         outputs["empirical_fc"],
         fc_all,
@@ -303,6 +341,7 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
             "Atlas": params["atlas"],
             "Sources": sources,
             "Runs": run_info,
+            "TestRetestFCCorrelation": retest,
             "DiscardedVolumes": settings["discard_volumes"],
             "Detrended": settings["detrend"],
         },
@@ -330,5 +369,33 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
                 "Runs": run_info,
             },
         )
-    log.info("subject %s: FC from %d run(s), %d regions", subject, len(fcs), fc_all.shape[0])
+    log.info(
+        "subject %s: FC from %d run(s) (%d held out), %d regions",
+        subject,
+        len(train),
+        len(held),
+        fc_all.shape[0],
+    )
     return fc_all
+
+
+def _same_run(a: str, b: str) -> bool:
+    return a == b or (a.isdigit() and b.isdigit() and int(a) == int(b))
+
+
+def _heldout_runs(paths: Sequence[str], holdout: Sequence, *, subject: str, parse) -> set[int]:
+    """Indices of the runs whose ``run-`` label is in ``holdout``."""
+    if not holdout:
+        return set()
+    labels = [parse(Path(p).name).get("run") for p in paths]
+    held = {
+        k for k, lab in enumerate(labels) if lab and any(_same_run(lab, str(h)) for h in holdout)
+    }
+    if not held or len(held) == len(paths):
+        raise InputError(
+            f"holding out runs {list(holdout)} leaves {len(paths) - len(held)} run(s) to fit and "
+            f"{len(held)} to test (runs here: {', '.join(str(x) for x in labels)}); both must be at least one",
+            subject=subject,
+            key="empirical_fc.holdout_runs",
+        )
+    return held

@@ -68,6 +68,8 @@ def cli_args(wildcards, input, output, threads, extra=None):
 def all_outputs():
     targets = [out("dataset_description")]
     names = ["sc_weights", "sc_lengths", "empirical_fc"]
+    if config["empirical_fc"]["holdout_runs"]:
+        names.append("empirical_fc_heldout")
     if config["empirical_fc"]["fcd"]["enabled"]:
         names.append("empirical_fcd")
     if config["explore"]["enabled"]:

@@ -14,6 +14,9 @@ def empirical_fc_outputs():
         "empirical_fc": out("empirical_fc"),
         "empirical_fc_json": out("empirical_fc_json"),
     }
+    if config["empirical_fc"]["holdout_runs"]:
+        files["empirical_fc_heldout"] = out("empirical_fc_heldout")
+        files["empirical_fc_heldout_json"] = out("empirical_fc_heldout_json")
     if config["empirical_fc"]["fcd"]["enabled"]:
         files["empirical_fcd"] = out("empirical_fcd")
         files["empirical_fcd_json"] = out("empirical_fcd_json")

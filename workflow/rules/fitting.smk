@@ -25,6 +25,8 @@ def fit_inputs(stage):
             files["start"] = out(START_OUTPUT[before[-1]]).format(**wildcards)
         if stage == "simulate_fitted" and config["empirical_fc"]["fcd"]["enabled"]:
             files["empirical_fcd"] = out("empirical_fcd").format(**wildcards)
+        if stage == "simulate_fitted" and config["empirical_fc"]["holdout_runs"]:
+            files["empirical_fc_heldout"] = out("empirical_fc_heldout").format(**wildcards)
         return files
 
     return inputs
