@@ -204,6 +204,8 @@ def enabled_outputs(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         "empirical_fc",
         "empirical_fc_json",
     ]
+    if config["empirical_fc"].get("holdout_runs"):
+        subject += ["empirical_fc_heldout", "empirical_fc_heldout_json"]
     if fcd:
         subject += ["empirical_fcd", "empirical_fcd_json"]
     if config["explore"]["enabled"]:
