@@ -31,6 +31,8 @@ SUBJECT_OUTPUTS: dict[str, str] = {
     # empirical FC stage
     "empirical_fc": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-empirical_relmat.dense.tsv",
     "empirical_fc_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-empirical_relmat.json",
+    "empirical_fc_heldout": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-heldout_relmat.dense.tsv",
+    "empirical_fc_heldout_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-heldout_relmat.json",
     "empirical_fcd": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-empirical_relmat.dense.tsv",
     "empirical_fcd_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-empirical_relmat.json",
     # fitting stages
