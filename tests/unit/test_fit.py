@@ -13,7 +13,15 @@ import pytest
 
 from tvbo_pipe.errors import ConfigError
 from tvbo_pipe.fit.explore import evaluate, sample_points
-from tvbo_pipe.fit.optimize import FitState, fit, make_optimizer, make_step, strong
+from tvbo_pipe.fit.optimize import (
+    FitState,
+    fit,
+    make_optimizer,
+    make_step,
+    resolve_grad_mode,
+    strong,
+    value_and_grad,
+)
 from tvbo_pipe.fit.parameters import FreeParameter, ParameterSpace, parse_free_parameters
 
 STATE = {
@@ -51,7 +59,7 @@ def test_transforms_round_trip_and_stay_in_bounds(param):
 
 
 def test_parse_errors_name_the_key():
-    with pytest.raises(ConfigError, match="section.name") as e:
+    with pytest.raises(ConfigError, match=r"section\.name") as e:
         parse_free_parameters({"w": [0, 1]}, key="fit_global.parameters")
     assert e.value.key == "fit_global.parameters.w"
     with pytest.raises(ConfigError, match="below"):
@@ -114,16 +122,43 @@ def test_fit_converges_and_stops_early():
     assert res.losses[0] > res.loss and len(res.trajectory) == res.steps
 
 
-def test_one_step_function_never_recompiles():
+@pytest.mark.parametrize("grad_mode", ["reverse", "forward"])
+def test_one_step_function_never_recompiles(grad_mode):
     s, loss, _ = _quadratic_fit(steps=1)
     opt = make_optimizer("adam", 0.05)
     u0 = strong(s.to_unconstrained({"model.w": 0.5, "coupling.a": 0.8}))
     state = strong(FitState(u0, opt.init(u0), jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32)))
-    step = make_step(loss, s, opt)
+    step = make_step(loss, s, opt, grad_mode=grad_mode)
     key = jax.random.key(0)
     for _ in range(5):
         state, *_ = step(state, key)
     assert step._cache_size() == 1
+
+
+def test_forward_and_reverse_mode_give_the_same_gradient():
+    s = space({"model.w": [0.0, 2.0], "coupling.a": [0.0, 1.0]}, regional=True)
+
+    def objective(u, key):
+        v = s.to_values(u)
+        return jnp.sum(jnp.sin(v["model.w"]) * v["coupling.a"] ** 2) + jax.random.normal(key)
+
+    u = s.to_unconstrained({"model.w": jnp.array([0.2, 0.9, 1.7]), "coupling.a": 0.4})
+    key = jax.random.key(1)
+    (vr, gr), (vf, gf) = (value_and_grad(objective, m)(u, key) for m in ("reverse", "forward"))
+    assert float(vr) == float(vf)
+    for k in gr:
+        np.testing.assert_allclose(np.asarray(gf[k]), np.asarray(gr[k]), rtol=1e-12)
+        assert gf[k].shape == gr[k].shape
+
+
+def test_grad_mode_auto_picks_forward_for_few_parameters():
+    assert resolve_grad_mode("auto", 2) == "forward"
+    assert resolve_grad_mode("auto", 2 * 94) == "reverse"
+    assert resolve_grad_mode("reverse", 2) == "reverse"
+    with pytest.raises(KeyError, match="valid: auto, forward, reverse"):
+        resolve_grad_mode("backward", 2)
+    _, _, res = _quadratic_fit(steps=2)
+    assert res.extra["grad_mode"] == "forward"
 
 
 def test_non_finite_steps_are_rejected_and_lower_the_learning_rate(caplog):

@@ -11,6 +11,7 @@ from tvbo_pipe.sim.simulator import (
     build_init_and_step_fn,
     build_simulator,
     default_params,
+    draw_noise,
     initial_state,
     integrate,
     prepare,
@@ -193,12 +194,71 @@ def test_bold_fft_and_block_products_agree(conn, monkeypatch):
     exp = Experiment.from_dict(
         {**exp.to_dict(), "integration": {**exp.to_dict()["integration"], "dt": 4.0}}
     )
-    blocks, state = prepare(exp, conn)
-    a = blocks(state)["Bold_500ms"].data
+    # return_new_ics: the BOLD is computed after the loop (block products or FFT)
+    blocks, state = prepare(exp, conn, return_new_ics=True)
+    a = blocks(state)[0]["Bold_500ms"].data
     monkeypatch.setattr(monitors, "FFT_MIN_SEGMENTS", 0)
-    b = prepare(exp, conn)[0](state)["Bold_500ms"].data
+    b = prepare(exp, conn, return_new_ics=True)[0](state)[0]["Bold_500ms"].data
     np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
     assert a.shape == (60, 1, 6)
+
+
+@pytest.mark.parametrize(
+    ("dt", "period", "others", "replace_ta"),
+    [
+        (4.0, 1000.0, [], False),  # an interim sample every step
+        (1.0, 2000.0, [{"type": "Raw"}], False),  # interim = mean of 4 steps, another monitor
+        (0.5, 720.0, [{"type": "TemporalAverage", "period": 10.0}], False),  # 180 per period
+        (1.0, 1000.0, [], True),  # interim samples subsampled
+    ],
+)
+def test_bold_in_the_loop_equals_bold_after_it(conn, dt, period, others, replace_ta):
+    from tvbo_pipe.sim.monitors import streamable
+
+    exp = rww(duration=36 * period, monitors=[{"type": "Bold", "period": period}, *others], dt=dt)
+    opts = {"replace_temporal_averaging": replace_ta}
+    inside, state = prepare(exp, conn, **opts)
+    after, _ = prepare(exp, conn, return_new_ics=True, **opts)
+    sim = inside.simulator
+    assert streamable(sim.plans[0], sim.unit)  # the default model computes BOLD in the loop
+    _, warmed = after(state)  # a non-zero BOLD pre-history
+    name = sim.plans[0].name
+    for s in (state, warmed):
+        a, (b, _) = inside(s), after(s)
+        assert list(a) == list(b)
+        for k in a:
+            np.testing.assert_allclose(a[k].data, b[k].data, rtol=1e-12, atol=1e-15)
+            np.testing.assert_array_equal(a[k].time, b[k].time)
+    assert a[name].data.shape == (36, 1, 6)
+
+    def bold_var(model, a):
+        out = model({**warmed, "coupling": {**warmed["coupling"], "a": a}})
+        return (out if isinstance(out, dict) else out[0])[name].data.var()
+
+    g_in = jax.grad(lambda a: bold_var(inside, a))(0.5)
+    g_after = jax.grad(lambda a: bold_var(after, a))(0.5)
+    np.testing.assert_allclose(g_in, g_after, rtol=1e-9)
+
+
+def test_pre_drawn_noise_gives_the_same_run(conn):
+    model, state = prepare(rww(duration=512.0), conn)
+    key = jax.random.key(7)
+    table = draw_noise(model.simulator, key)
+    assert table.shape == (512, 1, 6) and table.dtype == jnp.float32
+    np.testing.assert_array_equal(
+        model(state, key, table)["Raw"].data, model(state, key)["Raw"].data
+    )
+    sim, c = build_simulator(rww(duration=400.0), conn)
+    params = default_params(sim, c)
+    _, mid = integrate(sim, params, n_steps=160, return_states=True)
+    later = draw_noise(sim, mid.key, 240, start_step=int(mid.step))
+    np.testing.assert_array_equal(
+        integrate(sim, params, n_steps=240, all_states=mid, noise=later)["Raw"].data,
+        integrate(sim, params, n_steps=240, all_states=mid)["Raw"].data,
+    )
+    with pytest.raises(ValueError, match="noise must have shape"):
+        integrate(sim, params, noise=later)
+    assert draw_noise(build_simulator(rww(noise=None), conn)[0], key) is None
 
 
 def test_balloon_windkessel_bold_is_finite_and_tracks_activity(conn):

@@ -102,9 +102,7 @@ EXPORT_OUTPUTS = (
 
 #: Outputs whose bytes may differ between two runs on the same inputs: they
 #: hold run times or the provenance record's timestamps.
-VOLATILE_OUTPUTS = frozenset(
-    {"provenance", "group_provenance", "group_table", "group_report"}
-)
+VOLATILE_OUTPUTS = frozenset({"provenance", "group_provenance", "group_table", "group_report"})
 
 #: JSON keys holding run times (seconds); the only other content that differs
 #: between two runs on the same inputs.

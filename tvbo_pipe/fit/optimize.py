@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
 from .parameters import ParameterSpace, is_finite_tree, values_to_json
 
@@ -99,6 +100,45 @@ def make_optimizer(
     return optax.inject_hyperparams(OPTIMIZERS[name])(learning_rate=learning_rate, **kwargs)
 
 
+#: ``grad_mode="auto"`` differentiates in forward mode up to this many free scalars.
+FORWARD_MODE_MAX_PARAMS = 8
+
+GRAD_MODES = ("auto", "forward", "reverse")
+
+
+def resolve_grad_mode(grad_mode: str, n_free: int) -> str:
+    """``forward`` or ``reverse`` for ``n_free`` free scalars.
+
+    Forward mode (``jax.jacfwd``) carries one tangent per free scalar through
+    the simulation: for a few global parameters it is faster than reverse
+    mode and needs no stored trajectory; reverse mode costs about the same
+    whatever the number of parameters (regional fits).
+    """
+    if grad_mode not in GRAD_MODES:
+        raise KeyError(f"unknown grad_mode {grad_mode!r}; valid: {', '.join(GRAD_MODES)}")
+    if grad_mode == "auto":
+        return "forward" if n_free <= FORWARD_MODE_MAX_PARAMS else "reverse"
+    return grad_mode
+
+
+def value_and_grad(fun: Callable, mode: str = "reverse") -> Callable:
+    """``(u, *args) -> (fun(u, *args), d fun / d u)`` in reverse or forward mode."""
+    if mode == "reverse":
+        return jax.value_and_grad(fun)
+
+    def forward(u, *args):
+        flat, unravel = ravel_pytree(u)
+
+        def both(v):
+            value = fun(unravel(v), *args)
+            return value, value
+
+        jac, value = jax.jacfwd(both, has_aux=True)(flat)
+        return value, unravel(jac)
+
+    return forward
+
+
 def make_step(
     loss_fn: Callable[[Mapping, jax.Array], jax.Array],
     space: ParameterSpace,
@@ -106,21 +146,25 @@ def make_step(
     *,
     redraw_noise: bool = False,
     lr_decay_on_reject: float = 0.5,
+    grad_mode: str = "reverse",
 ):
     """The jitted step ``(fit_state, key) -> (fit_state, loss, finite, values)``.
 
     ``loss_fn(values, key)`` maps parameter values to a scalar loss;
     ``key`` is the noise key (fixed, or ``fold_in(key, step)`` when
-    ``redraw_noise``).
+    ``redraw_noise``); ``grad_mode`` is ``forward`` or ``reverse``
+    (the same gradient, see :func:`resolve_grad_mode`).
     """
 
     def objective(u, key):
         return loss_fn(space.to_values(u), key)
 
+    grad_fn = value_and_grad(objective, grad_mode)
+
     def step(state: FitState, key: jax.Array):
         k = jax.random.fold_in(key, state.step) if redraw_noise else key
         values = space.to_values(state.u)
-        loss, grads = jax.value_and_grad(objective)(state.u, k)
+        loss, grads = grad_fn(state.u, k)
         finite = jnp.isfinite(loss) & is_finite_tree(grads)
         safe_grads = jax.tree_util.tree_map(lambda g: jnp.where(finite, g, 0.0), grads)
         updates, new_opt = optimizer.update(safe_grads, state.opt_state, state.u)
@@ -204,6 +248,7 @@ def fit(
     checkpoint_every: int = 10,
     progress: bool | None = None,
     label: str = "fit",
+    grad_mode: str = "auto",
 ) -> FitResult:
     """Minimise ``loss_fn`` with optax from ``init_values``.
 
@@ -224,6 +269,9 @@ def fit(
         checkpoint_every: Steps between checkpoints.
         progress: Show a progress bar (default: when stderr is a terminal).
         label: Name used in log lines.
+        grad_mode: ``auto`` (forward mode for at most
+            :data:`FORWARD_MODE_MAX_PARAMS` free scalars, else reverse),
+            ``forward`` or ``reverse``.
 
     Returns:
         A :class:`FitResult` with the best values seen.
@@ -245,7 +293,8 @@ def fit(
         if loaded is not None:
             state, history = loaded
             log.info("%s: resumed from %s at step %d", label, ckpt, int(state.step))
-    step_fn = make_step(loss_fn, space, opt, redraw_noise=redraw_noise)
+    mode = resolve_grad_mode(grad_mode, ravel_pytree(u0)[0].size)
+    step_fn = make_step(loss_fn, space, opt, redraw_noise=redraw_noise, grad_mode=mode)
     show_bar = sys.stderr.isatty() if progress is None else progress
     best_loss, best_values, since_best = np.inf, None, 0
     for loss, values in zip(history["losses"], history["trajectory"], strict=True):
@@ -313,6 +362,7 @@ def fit(
         stop_reason=stop_reason,
         rejected=int(state.rejected),
         seconds=time.perf_counter() - t_start,
+        extra={"grad_mode": mode},
     )
 
 

@@ -19,10 +19,13 @@ import numpy as np
 from ..connectome import Connectome
 from ..errors import ConfigError
 from ..experiment import Experiment
-from ..sim.simulator import prepare
+from ..sim.simulator import draw_noise, prepare
 from . import losses
 from .observations import fc as fc_of
 from .parameters import ParameterSpace
+
+#: The noise of a fit problem is drawn once when it takes at most this many bytes.
+NOISE_TABLE_MAX_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -30,13 +33,17 @@ class FitProblem:
     """Everything a loss evaluation needs.
 
     Attributes:
-        model: ``model(state, key) -> (outputs, new_state)`` from :func:`prepare`.
+        model: ``model(state, key) -> outputs`` from :func:`prepare` (without
+            the final state, so that Bold monitors are computed inside the time loop).
         state: The warmed-up simulation state.
         monitor: Name of the Bold monitor.
         transient: BOLD samples discarded before computing FC.
         fc_emp: Empirical FC ``(n, n)``.
         loss_name: Loss kind (see :mod:`tvbo_pipe.fit.losses`).
         key: Default noise key.
+        noise: The standard normal numbers of ``key``, drawn once
+            (:func:`~tvbo_pipe.sim.simulator.draw_noise`), or ``None`` to draw
+            them in the loop: every evaluation with the default key reuses them.
     """
 
     model: Any
@@ -48,10 +55,13 @@ class FitProblem:
     loss_weights: Mapping[str, float]
     key: jax.Array
     experiment: Experiment
+    noise: jax.Array | None = None
 
     def bold(self, state: Mapping, key: jax.Array | None = None):
-        out, _ = self.model(state, self.key if key is None else key)
-        return out[self.monitor]
+        """The Bold monitor's output; ``key=None``: the problem's own noise realisation."""
+        if key is None:
+            return self.model(state, self.key, self.noise)[self.monitor]
+        return self.model(state, key)[self.monitor]
 
     def simulated_fc(self, state: Mapping, key: jax.Array | None = None) -> jax.Array:
         return fc_of(self.bold(state, key).data[self.transient :, 0])
@@ -60,12 +70,18 @@ class FitProblem:
         f = losses.make_fc_loss(self.loss_name, self.loss_weights)
         return f(self.simulated_fc(state, key), self.fc_emp)
 
-    def loss_fn(self, space: ParameterSpace):
-        """``loss(values, key)`` for the optimiser."""
+    def loss_fn(self, space: ParameterSpace, *, fixed_noise: bool = False):
+        """``loss(values, key)`` for the optimiser.
+
+        With ``fixed_noise`` every evaluation uses the problem's own
+        realisation (drawn once, see ``noise``) and ``key`` is ignored; else
+        the noise is drawn from ``key`` in the loop.
+        """
         f = losses.make_fc_loss(self.loss_name, self.loss_weights)
 
         def loss(values, key):
-            return f(self.simulated_fc(space.apply(self.state, values), key), self.fc_emp)
+            state = space.apply(self.state, values)
+            return f(self.simulated_fc(state, None if fixed_noise else key), self.fc_emp)
 
         return loss
 
@@ -119,8 +135,14 @@ def build_problem(
     warmup: bool = True,
     enable_x64: bool = True,
 ) -> FitProblem:
-    """Prepare the simulation, warm it up and bind the empirical FC."""
-    model, state = prepare(experiment, connectome, return_new_ics=True, enable_x64=enable_x64)
+    """Prepare the simulation, warm it up and bind the empirical FC.
+
+    The warm-up is one simulation of the experiment from its initial
+    conditions (with its own noise key); its final state and the BOLD
+    pre-history of its last 20 s become the initial state of every later
+    evaluation.
+    """
+    model, state = prepare(experiment, connectome, enable_x64=enable_x64)
     bold = experiment.monitors[0]
     transient = round(transient_ms / bold.period)
     n_samples = round(experiment.integration.duration / bold.period)
@@ -132,9 +154,13 @@ def build_problem(
         )
     key = jax.random.key(experiment.integration.seed)
     if warmup:
-        _, warmed = model(state, jax.random.fold_in(key, 1_000_003))
+        warm_model, _ = prepare(experiment, connectome, enable_x64=enable_x64, return_new_ics=True)
+        _, warmed = warm_model(state, jax.random.fold_in(key, 1_000_003))
         state = {**state, "initial": warmed["initial"]}
     dtype = jnp.float64 if enable_x64 else jnp.float32
+    sim = model.simulator
+    table_bytes = 4 * sim.n_steps * len(sim.model.state_variables) * sim.n_nodes
+    noise = draw_noise(sim, key) if table_bytes <= NOISE_TABLE_MAX_BYTES else None
     return FitProblem(
         model=model,
         state=state,
@@ -145,4 +171,5 @@ def build_problem(
         loss_weights=dict(loss_weights or {}),
         key=key,
         experiment=experiment,
+        noise=noise,
     )

@@ -195,6 +195,97 @@ def _conv_blocks(full: jax.Array, h: np.ndarray, stock: int, per: int, n: int) -
 #: Above this many kernel segments per output the FFT is cheaper than block products.
 FFT_MIN_SEGMENTS = 512
 
+#: Bold monitors with at most this many kernel segments per sample are computed
+#: inside the time loop (see :class:`BoldStream`).
+STREAM_MAX_SEGMENTS = 64
+
+
+def interim_samples(plan: MonitorPlan, last, mean, block: int) -> jax.Array:
+    """A Bold monitor's interim (4 ms) samples ``(n, n_var, n_nodes)`` from the
+    loop's per-block outputs (``(n_blocks, n_record, n_nodes)``)."""
+    src = last if plan.needs == "last" else mean
+    k = plan.interim_istep if plan.needs == "last" else plan.interim_istep // block
+    n = src.shape[0] // k
+    grouped = src[: n * k].reshape((n, k) + src.shape[1:])[:, :, jnp.asarray(plan.voi)]
+    return grouped[:, -1] if plan.needs == "last" else grouped.mean(axis=1)
+
+
+@dataclass(frozen=True)
+class BoldStream:
+    """A FirstOrderVolterra Bold monitor computed inside the time loop.
+
+    The same sums as :func:`_conv_blocks`, accumulated as the run goes: the
+    ``per`` interim samples of each BOLD period are multiplied once by the
+    ``Q`` kernel segments (one matrix product) and added to the partial sums
+    of the next ``Q`` BOLD samples, carried in the loop state as ``(Q, n_var,
+    n_nodes)``; the oldest partial sum is then complete and leaves the loop.
+    So the run never stores its interim samples: for a batch of simulations
+    (exploration) or a run with an interim sample every step (dt = 4 ms) that
+    is most of the memory traffic. Exact, up to the order of the additions.
+
+    Attributes:
+        plan: The monitor.
+        per: Interim samples per BOLD sample.
+        segments: ``(Q, per)`` kernel segments, ``segments[q, r]`` weighting the
+            ``r``-th interim sample of a period in the BOLD sample ``q`` periods later.
+    """
+
+    plan: MonitorPlan
+    per: int
+    segments: np.ndarray
+
+    @classmethod
+    def build(cls, plan: MonitorPlan, dtype) -> BoldStream:
+        per = plan.istep // plan.interim_istep
+        h = volterra_kernel(np.dtype(dtype))
+        q_len = -(-h.shape[0] // per)
+        hp = np.concatenate([h, np.zeros(q_len * per - h.shape[0], h.dtype)])
+        r = np.arange(per)[None, :]
+        q = np.arange(q_len)[:, None]
+        return cls(plan, per, hp[per * (q + 1) - 1 - r])
+
+    @property
+    def n_segments(self) -> int:
+        return self.segments.shape[0]
+
+    def init(self, stock: jax.Array) -> jax.Array:
+        """Partial sums of the first ``Q`` BOLD samples from the stock (pre-history)."""
+        zeros = jnp.zeros((self.n_segments * self.per,) + stock.shape[1:], stock.dtype)
+        full = jnp.concatenate([stock, zeros], axis=0)
+        h = volterra_kernel(np.dtype(stock.dtype))
+        return _conv_blocks(full, h, stock.shape[0], self.per, self.n_segments)
+
+    def update(self, acc: jax.Array, interim: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Add ``k`` whole periods of interim samples (``(k * per, n_var, n_nodes)``);
+        returns the new partial sums and the ``k`` completed samples (the
+        convolution, before the Volterra scaling)."""
+        k = interim.shape[0] // self.per
+        blocks = interim.reshape((k, self.per) + interim.shape[1:])
+        seg = jnp.tensordot(jnp.asarray(self.segments, acc.dtype), blocks, axes=([1], [1]))
+        seg = jnp.moveaxis(seg, 0, 1)  # (k, Q, n_var, n_nodes)
+        ext = jnp.concatenate([acc, jnp.zeros((k,) + acc.shape[1:], acc.dtype)], axis=0)
+        for j in range(k):
+            ext = ext.at[j : j + self.n_segments].add(seg[j])
+        return ext[k:], ext[:k]
+
+
+def streamable(plan: MonitorPlan, unit: int) -> bool:
+    """Whether a monitor can be computed inside a loop of ``unit``-step iterations."""
+    if plan.type != "Bold" or plan.hrf != "FirstOrderVolterra" or unit % plan.istep:
+        return False
+    per = plan.istep // plan.interim_istep
+    return -(-math.ceil(BOLD_HRF_LENGTH / BOLD_INTERIM_PERIOD) // per) <= STREAM_MAX_SEGMENTS
+
+
+def bold_series(plan: MonitorPlan, conv: jax.Array, t0_step, dt: float, labels) -> TimeSeries:
+    """The Bold :class:`TimeSeries` from the convolution at the sample times."""
+    k1v0 = hrf_mod.VOLTERRA["k_1"] * hrf_mod.VOLTERRA["V_0"]
+    n_bold = conv.shape[0]
+    time = (t0_step + plan.istep * np.arange(1, n_bold + 1)) * dt
+    return TimeSeries(
+        (conv - 1.0) * k1v0, jnp.asarray(time), plan.istep * dt, plan.variables, labels, plan.name
+    )
+
 
 def compute_outputs(
     plans, last, mean, block: int, dt: float, t0_step, labels, stocks, *, fft: bool
@@ -240,7 +331,7 @@ def compute_outputs(
                 data, jnp.asarray(time), p.istep * dt, p.variables, labels, p.name
             )
         else:  # Bold
-            interim = grouped[:, -1] if p.needs == "last" else grouped.mean(axis=1)
+            interim = interim_samples(p, last, mean, block)
             stock = stocks[p.name]
             full = jnp.concatenate([stock.astype(interim.dtype), interim], axis=0)
             s_len = stock.shape[0]
@@ -249,19 +340,17 @@ def compute_outputs(
             idx = s_len - 1 + per * np.arange(1, n_bold + 1)
             if p.hrf == "FirstOrderVolterra":
                 h = volterra_kernel(np.dtype(interim.dtype))
-                k1v0 = hrf_mod.VOLTERRA["k_1"] * hrf_mod.VOLTERRA["V_0"]
                 q_len = -(-h.shape[0] // per)
                 if fft and q_len > FFT_MIN_SEGMENTS:
                     conv = _conv_fft(full, h, idx)
                 else:
                     conv = _conv_blocks(full, h, s_len, per, n_bold)
-                data = (conv - 1.0) * k1v0
+                outputs[p.name] = bold_series(p, conv, t0_step, dt, labels)
             else:
                 y = hrf_mod.balloon_windkessel(full, BOLD_INTERIM_PERIOD / 1000.0)
-                data = y[idx]
-            time = (t0_step + p.istep * np.arange(1, n_bold + 1)) * dt
-            outputs[p.name] = TimeSeries(
-                data, jnp.asarray(time), p.istep * dt, p.variables, labels, p.name
-            )
+                time = (t0_step + p.istep * np.arange(1, n_bold + 1)) * dt
+                outputs[p.name] = TimeSeries(
+                    y[idx], jnp.asarray(time), p.istep * dt, p.variables, labels, p.name
+                )
             new_stocks[p.name] = full[-s_len:]
     return outputs, new_stocks

@@ -37,7 +37,15 @@ from ..models import Model, get_model
 from .coupling import Coupling, get_coupling
 from .delays import DelayPlan, plan_delays
 from .integrators import get_scheme
-from .monitors import MonitorPlan, compute_outputs, plan_monitors
+from .monitors import (
+    BoldStream,
+    MonitorPlan,
+    bold_series,
+    compute_outputs,
+    interim_samples,
+    plan_monitors,
+    streamable,
+)
 from .noise import increment_scale, normals
 
 
@@ -214,7 +222,7 @@ def build_simulator(
         plans=plans,
         record=record,
         block=block,
-        unit=loop_unit(n_steps, block),
+        unit=loop_unit(n_steps, _unit_multiple(plans, n_steps, block)),
         dtype=dtype,
         bold_fft=bold_fft_convolve,
         seed=integ.seed,
@@ -288,13 +296,23 @@ def initial_state(
 
 
 # --------------------------------------------------------------------------- the step
+def take_rows(x: jax.Array, rows: Sequence[int]) -> jax.Array:
+    """``x[rows]`` for static row indices, as slices rather than a gather
+    (a gather inside the time loop costs more than the model's arithmetic
+    when the loop is vmapped)."""
+    rows = tuple(int(r) for r in rows)
+    if rows == tuple(range(rows[0], rows[0] + len(rows))):
+        return x[rows[0] : rows[0] + len(rows)]
+    return jnp.concatenate([x[r : r + 1] for r in rows], axis=0)
+
+
 def coupling_input(
     sim: Simulator, params: Mapping, x: jax.Array, history: jax.Array, t
 ) -> jax.Array:
     """Long-range coupling of step ``t`` (``(n_cvar_out, n_nodes)``)."""
     cpl, cp = sim.coupling, params["coupling"]
     w = params["network"]["weights"]
-    x_now = x[jnp.asarray(sim.model.cvar)]
+    x_now = take_rows(x, sim.model.cvar)
     d = sim.delays
     if d is None:
         if cpl.dense is not None:
@@ -328,7 +346,7 @@ def _make_step(sim: Simulator):
     """``step(params, x, history, t, noise, stimulus) -> (x, history)`` for step ``t``."""
     scheme = get_scheme(sim.scheme)
     dfun = sim.model.dfun
-    cvar = jnp.asarray(sim.model.cvar)
+    cvar = tuple(sim.model.cvar)
     scale = None if sim.noise_scale is None else jnp.asarray(sim.noise_scale)
 
     def step(params, x, history, t, noise=None, stimulus=0.0):
@@ -341,10 +359,23 @@ def _make_step(sim: Simulator):
         increment = 0.0 if scale is None else scale * noise
         x = scheme(f, x, sim.dt, noise=increment, stimulus=stimulus, bounds=sim.bounds)
         if sim.delays is not None:
-            history = jax.lax.dynamic_update_index_in_dim(history, x[cvar], t % sim.horizon, axis=1)
+            history = jax.lax.dynamic_update_index_in_dim(
+                history, take_rows(x, cvar), t % sim.horizon, axis=1
+            )
         return x, history
 
     return step
+
+
+def _unit_multiple(plans: Sequence[MonitorPlan], n_steps: int, block: int) -> int:
+    """What the loop unit must be a multiple of: the block, or the BOLD sampling
+    interval (in steps) when the Bold monitors can be computed inside the loop."""
+    isteps = [p.istep for p in plans if streamable(p, p.istep)]
+    if isteps:
+        common = math.lcm(block, *isteps)
+        if n_steps % common == 0:
+            return common
+    return block
 
 
 def loop_unit(n_steps: int, block: int, target: int = 512) -> int:
@@ -407,6 +438,7 @@ def integrate(
     stimulus: jax.Array | None = None,
     checkpoint_lengths: Sequence[int] | str | None = None,
     return_states: bool = False,
+    noise: jax.Array | None = None,
 ):
     """Run the simulation (jaxley's ``integrate`` semantics).
 
@@ -428,6 +460,11 @@ def integrate(
             Results are bit-identical whatever the lengths (noise is drawn by
             absolute step).
         return_states: Also return the final :class:`SimState`.
+        noise: The run's standard normal numbers, ``(n_steps, n_sv, n_nodes)``,
+            drawn beforehand with :func:`draw_noise` from the state's key and
+            start step (so the run is the same as without them); saves drawing
+            them in the loop when many runs share one realisation (a fit with a
+            fixed noise key). Memory: ``4 n_steps n_sv n_nodes`` bytes.
 
     Returns:
         ``outputs`` (monitor name -> :class:`TimeSeries`), or
@@ -437,12 +474,25 @@ def integrate(
     n_steps = sim.n_steps if n_steps is None else int(n_steps)
     if n_steps % sim.block:
         raise ValueError(f"n_steps must be a multiple of {sim.block} (monitor sampling)")
-    unit = sim.unit if n_steps == sim.n_steps else loop_unit(n_steps, sim.block)
+    if n_steps == sim.n_steps:
+        unit = sim.unit
+    else:
+        unit = loop_unit(n_steps, _unit_multiple(sim.plans, n_steps, sim.block))
     n_units, per_unit, block = n_steps // unit, unit // sim.block, sim.block
     lengths = _check_lengths(checkpoint_lengths, n_units, unit)
     step = _make_step(sim)
-    record = jnp.asarray(sim.record)
+    record = tuple(sim.record)
     needs = {"last"} if block == 1 else {p.needs for p in sim.plans}
+    # Bold monitors computed inside the loop (not when the final state must
+    # carry the BOLD pre-history, which needs the last 20 s of interim samples).
+    streams = (
+        ()
+        if return_states
+        else tuple(BoldStream.build(p, sim.dtype) for p in sim.plans if streamable(p, unit))
+    )
+    streamed = {b.plan.name for b in streams}
+    later = tuple(p for p in sim.plans if p.name not in streamed)
+    keep = set() if not later else ({"last"} if block == 1 else {p.needs for p in later})
     n_sv = len(sim.model.state_variables)
     xs = None
     if stimulus is not None:
@@ -452,9 +502,17 @@ def integrate(
             stimulus = full.at[:, 0].set(stimulus)
         if stimulus.shape[0] != n_steps:
             raise ValueError(f"stimulus has {stimulus.shape[0]} steps, the run {n_steps}")
-        xs = stimulus.reshape((n_units, per_unit, block) + stimulus.shape[1:])
-    key = state.key
+        stimulus = stimulus.reshape((n_units, per_unit, block) + stimulus.shape[1:])
     noisy = sim.noise_scale is not None
+    if noise is not None and noisy:
+        expected = (n_steps, n_sv, sim.n_nodes)
+        if tuple(noise.shape) != expected:
+            raise ValueError(f"noise must have shape {expected} (steps, state variables, nodes)")
+        noise = noise.reshape((n_units, per_unit, block, n_sv, sim.n_nodes))
+    else:
+        noise = None
+    xs = None if stimulus is None and noise is None else (stimulus, noise)
+    key = state.key
 
     def block_fn(carry, inputs):
         noise, stim = inputs
@@ -469,7 +527,7 @@ def integrate(
                 None if noise is None else noise[0],
                 0.0 if stim is None else stim[0],
             )
-            out = x[record]
+            out = take_rows(x, record)
             return (x, history, t), {"last": out}
 
         def body(i, c):
@@ -483,43 +541,78 @@ def integrate(
                 None if noise is None else noise[i],
                 0.0 if stim is None else stim[i],
             )
-            return x, history, t, acc + x[record] if "mean" in needs else acc
+            return x, history, t, acc + take_rows(x, record) if "mean" in needs else acc
 
         acc0 = jnp.zeros((len(sim.record), sim.n_nodes), sim.dtype)
         x, history, t, acc = jax.lax.fori_loop(0, block, body, (x, history, t, acc0))
         ys = {}
         if "last" in needs:
-            ys["last"] = x[record]
+            ys["last"] = take_rows(x, record)
         if "mean" in needs:
             ys["mean"] = acc / block
         return (x, history, t), ys
 
     @jax.checkpoint
-    def unit_fn(carry, stim):
-        noise = None
-        if noisy:
-            t0 = carry[2]
-            noise = normals(key, t0 + 1 + jnp.arange(unit), (n_sv, sim.n_nodes), sim.dtype)
+    def unit_fn(carry, inputs):
+        (x, history, t), accs = carry
+        stim, noise = (None, None) if inputs is None else inputs
+        if noise is not None:
+            noise = noise.astype(sim.dtype)
+        elif noisy:
+            noise = normals(key, t + 1 + jnp.arange(unit), (n_sv, sim.n_nodes), sim.dtype)
             noise = noise.reshape((per_unit, block, n_sv, sim.n_nodes))
-        return jax.lax.scan(block_fn, carry, (noise, stim), length=per_unit)
+        (x, history, t), ys = jax.lax.scan(
+            block_fn, (x, history, t), (noise, stim), length=per_unit
+        )
+        new_accs, bold = [], []
+        for b, acc in zip(streams, accs, strict=True):
+            interim = interim_samples(b.plan, ys.get("last"), ys.get("mean", ys.get("last")), block)
+            acc, conv = b.update(acc, interim)
+            new_accs.append(acc)
+            bold.append(conv)
+        ys = {k: v for k, v in ys.items() if k in keep}
+        return ((x, history, t), tuple(new_accs)), (ys, tuple(bold))
 
-    carry0 = (state.x, state.history, state.step)
-    (x, history, t), ys = _nested_scan(unit_fn, carry0, xs, n_units, lengths)
-    ys = jax.tree_util.tree_map(lambda a: a.reshape((n_units * per_unit,) + a.shape[2:]), ys)
-    outputs, stocks = compute_outputs(
-        sim.plans,
-        ys.get("last"),
-        ys.get("mean", ys.get("last")),
-        block,
-        sim.dt,
-        state.step,
-        sim.labels,
-        state.bold_stock,
-        fft=sim.bold_fft,
-    )
+    accs0 = tuple(b.init(state.bold_stock[b.plan.name].astype(sim.dtype)) for b in streams)
+    carry0 = ((state.x, state.history, state.step), accs0)
+    ((x, history, t), _), (ys, bold) = _nested_scan(unit_fn, carry0, xs, n_units, lengths)
+    outputs, stocks = {}, {}
+    if later:
+        ys = jax.tree_util.tree_map(lambda a: a.reshape((n_units * per_unit,) + a.shape[2:]), ys)
+        outputs, stocks = compute_outputs(
+            later,
+            ys.get("last"),
+            ys.get("mean", ys.get("last")),
+            block,
+            sim.dt,
+            state.step,
+            sim.labels,
+            state.bold_stock,
+            fft=sim.bold_fft,
+        )
+    for b, conv in zip(streams, bold, strict=True):
+        conv = conv.reshape((-1,) + conv.shape[2:])
+        outputs[b.plan.name] = bold_series(b.plan, conv, state.step, sim.dt, sim.labels)
+    outputs = {p.name: outputs[p.name] for p in sim.plans}
     if return_states:
         return outputs, SimState(x, history, {**state.bold_stock, **stocks}, t, key)
     return outputs
+
+
+def draw_noise(
+    sim: Simulator, key: jax.Array, n_steps: int | None = None, start_step: int = 0
+) -> jax.Array | None:
+    """The standard normal numbers of a run, ``(n_steps, n_sv, n_nodes)`` float32.
+
+    The same numbers the loop draws from ``key`` for the steps after
+    ``start_step`` (see :mod:`tvbo_pipe.sim.noise`); ``None`` without noise.
+    Pass them as ``integrate(..., noise=)`` or ``model(state, key, noise=)``.
+    """
+    if sim.noise_scale is None:
+        return None
+    n_steps = sim.n_steps if n_steps is None else int(n_steps)
+    steps = start_step + 1 + jnp.arange(n_steps)
+    return normals(key, steps, (len(sim.model.state_variables), sim.n_nodes), jnp.float32)
 
 
 def build_init_and_step_fn(sim: Simulator):
@@ -626,7 +719,7 @@ def prepare(
     default_key = init.key
 
     @jax.jit
-    def run(state, key=None):
+    def run(state, key=None, noise=None):
         ini = state["initial"]
         start = SimState(
             ini["x"],
@@ -642,6 +735,7 @@ def prepare(
             all_states=start,
             checkpoint_lengths=checkpoint_lengths,
             return_states=return_new_ics,
+            noise=noise,
         )
         if not return_new_ics:
             return out
@@ -652,10 +746,11 @@ def prepare(
         }
         return out, new_state
 
-    def model(state, key=None):
+    def model(state, key=None, noise=None):
         # Strongly typed leaves: a Python float (weakly typed) would otherwise
         # compile a second version of the simulation.
-        return run(jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=dtype), state), key)
+        state = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=dtype), state)
+        return run(state, key, noise)
 
     model.simulator = sim
     model.jitted = run

@@ -141,15 +141,21 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
     per point), ``explore_best`` (JSON with the best point) and
     ``explore_heatmap`` (PNG).
     """
+    import jax
+
     from ..fit.explore import evaluate, sample_points
     from ..io.relmat import write_json, write_tsv_table
 
     t0 = time.perf_counter()
     cfg = params["explore"]
-    problem, _ = build_subject_problem(inputs, params, subject=subject)
-    space = _space(problem, cfg["parameters"], regional=False, key="explore.parameters")
-    points = sample_points(space.params, method=cfg["method"], n=cfg["n"], seed=cfg["seed"])
-    metrics = evaluate(problem.metrics_fn(space), points, batch_size=cfg["batch_size"])
+    precision = cfg.get("precision", "float32")
+    x64 = precision == "float64"
+    sim = {**params["simulation"], "enable_x64": x64}
+    with jax.enable_x64(x64):
+        problem, _ = build_subject_problem(inputs, {**params, "simulation": sim}, subject=subject)
+        space = _space(problem, cfg["parameters"], regional=False, key="explore.parameters")
+        points = sample_points(space.params, method=cfg["method"], n=cfg["n"], seed=cfg["seed"])
+        metrics = evaluate(problem.metrics_fn(space), points, batch_size=cfg["batch_size"])
     metrics = np.asarray(metrics, dtype=float)
     loss = np.where(np.isfinite(metrics[:, 0]), metrics[:, 0], np.inf)
     best = int(np.argmin(loss))
@@ -167,6 +173,7 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
             "Loss": float(loss[best]),
             "FCCorrelation": float(metrics[best, 1]),
             "Method": cfg["method"],
+            "Precision": precision,
             "Points": len(loss),
             "Seconds": round(seconds, 3),
         },
@@ -209,7 +216,7 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
     import jax
 
     result = fit(
-        problem.loss_fn(space),
+        problem.loss_fn(space, fixed_noise=not cfg["redraw_noise"]),
         space,
         start,
         key=problem.key if not cfg["redraw_noise"] else jax.random.fold_in(problem.key, 7),
@@ -223,6 +230,7 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
         checkpoint=ckpt,
         checkpoint_every=cfg["checkpoint_every"],
         label=f"{subject} {stage}",
+        grad_mode=cfg.get("grad_mode", "auto"),
     )
     header = ["step", "loss", "accepted"]
     columns: list[tuple[str, int | None]] = []
@@ -254,6 +262,7 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
             "RejectedSteps": result.rejected,
             "Optimizer": cfg["optimizer"],
             "LearningRate": cfg["learning_rate"],
+            "GradientMode": result.extra["grad_mode"],
             "Seconds": round(seconds, 3),
         },
         previous,
