@@ -22,6 +22,9 @@ Parts (``--parts``, default all):
   cache what the first compiled).
 - ``subjects``: 1, 5 and 20 subjects (copies of the demo's five), reduced
   fitting (``REDUCED`` below), ``--cores 2``.
+- ``research``: one demo subject with ``config/research.yaml`` (2 min of BOLD
+  per evaluation, 32 x 32 grid, 300 + 200 optimiser steps), ``--cores 1``:
+  the research-scale time per subject.
 - ``regions``: one subject at 68 (tvb-data ``connectivity_68``), 94 (the demo's
   sub-01), 192 (tvb-data ``connectivity_192``) and 400 regions (a synthetic
   distance-dependent connectome), with synthetic region time series (a linear
@@ -168,11 +171,18 @@ def deep_merge(base: dict, change: dict) -> dict:
     return out
 
 
-def run_pipeline(run_dir: Path, bids: Path, *, cores: int, overrides: dict | None = None) -> dict:
+def run_pipeline(
+    run_dir: Path,
+    bids: Path,
+    *,
+    cores: int,
+    overrides: dict | None = None,
+    config_file: str = "config/config.yaml",
+) -> dict:
     """One snakemake run in a fresh ``run_dir``; its wall time and per-job numbers."""
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / config_file).read_text())
     config = deep_merge(config, overrides or {})
     config.update(
         bids_dir=str(bids),
@@ -318,7 +328,21 @@ def part_regions(tmp: Path) -> dict:
     return out
 
 
-PARTS = {"parallel": part_parallel, "subjects": part_subjects, "regions": part_regions}
+def part_research(tmp: Path) -> dict:
+    """One demo subject with config/research.yaml (the tutorial's scale), --cores 1."""
+    print("research: sub-01, config/research.yaml, --cores 1", flush=True)
+    bids = copy_demo(tmp / "bids_1", 1)
+    run = run_pipeline(tmp / "research", bids, cores=1, config_file="config/research.yaml")
+    print(json.dumps(summary(run)), flush=True)
+    return {"1": run}
+
+
+PARTS = {
+    "parallel": part_parallel,
+    "subjects": part_subjects,
+    "regions": part_regions,
+    "research": part_research,
+}
 
 
 # --------------------------------------------------------------------------- report
@@ -345,7 +369,11 @@ def markdown(results: dict) -> str:
                 f"{b['cache_misses']} ({b['subject']}) |"
             )
         lines.append("")
-    for part, label in (("subjects", "subjects"), ("regions", "regions")):
+    for part, label in (
+        ("subjects", "subjects"),
+        ("regions", "regions"),
+        ("research", "research config, subjects"),
+    ):
         runs = results.get(part)
         if not runs:
             continue

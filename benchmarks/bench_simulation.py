@@ -321,16 +321,15 @@ def _check_tutorial_settings(exp, *, noise: bool) -> None:
         )
 
 
-def work_tvbo_pipe_fc(opts: dict, repeats: int, arrays: Path) -> dict:
-    """tvbo_pipe on the tutorial workload (forward FC, value_and_grad, delays, variants)."""
-    jax = _jax_setup(opts["x64"])
-    import jax.numpy as jnp
-    import numpy as np
+def tutorial_experiment(opts: dict):
+    """``(experiment, connectome, empirical FC)`` of the tutorial workload for tvbo_pipe.
 
+    ``config/experiment.yaml`` with one monitor (``opts["monitor"]``, default
+    Bold at 1 s), S(0) = 0.3, delays when ``opts["delays"]``, no noise when
+    ``opts["noise"]`` is false; dk_average weights / max weight.
+    """
     from tvbo_pipe.connectome import Connectome
     from tvbo_pipe.experiment import Experiment
-    from tvbo_pipe.fit.observations import fc, upper_triangle
-    from tvbo_pipe.sim.simulator import prepare
 
     weights, lengths, labels, fc_target = _dk_average()
     conn = Connectome(weights / weights.max(), lengths, tuple(labels))
@@ -348,6 +347,22 @@ def work_tvbo_pipe_fc(opts: dict, repeats: int, arrays: Path) -> dict:
         spec["integration"]["noise"] = None
     exp = Experiment.from_dict(spec)
     _check_tutorial_settings(exp, noise=opts.get("noise", True))
+    return exp, conn, fc_target
+
+
+def work_tvbo_pipe_fc(opts: dict, repeats: int, arrays: Path) -> dict:
+    """tvbo_pipe on the tutorial workload (forward FC, value_and_grad, delays, variants)."""
+    jax = _jax_setup(opts["x64"])
+    import jax.numpy as jnp
+    import numpy as np
+
+    from tvbo_pipe.experiment import Experiment
+    from tvbo_pipe.fit.observations import fc, upper_triangle
+    from tvbo_pipe.sim.simulator import prepare
+
+    exp, conn, fc_target = tutorial_experiment(opts)
+    spec = exp.to_dict()
+    monitor = opts.get("monitor", "Bold")
     checkpoint = opts.get("checkpoint", "auto")
     model, state = prepare(exp, conn, enable_x64=opts["x64"], checkpoint_lengths=checkpoint)
     dtype = jnp.float64 if opts["x64"] else jnp.float32
@@ -420,13 +435,15 @@ def work_tvbo_pipe_fc(opts: dict, repeats: int, arrays: Path) -> dict:
     return {"timing": timing, "info": info}
 
 
-def work_tvboptim_fc(opts: dict, repeats: int, arrays: Path) -> dict:
-    """tvboptim 0.4.0, network_dynamics API as in its RWW tutorial (docs/workflows/RWW.qmd)."""
-    import copy
-    import warnings
+def tvboptim_tutorial(opts: dict, jax) -> dict:
+    """tvboptim 0.4.0's RWW tutorial set-up (network_dynamics API, docs/workflows/RWW.qmd).
 
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    jax = _jax_setup(opts["x64"])
+    Returns the prepared ``model`` and ``state``, the coupling's name in the
+    state (``cname``), ``observe(state) -> FC``, ``loss(G, w)`` (RMSE to the
+    empirical FC) and the pieces they are made of.
+    """
+    import copy
+
     import jax.numpy as jnp
     import numpy as np
     from tvboptim.experimental.network_dynamics import Network, prepare
@@ -480,6 +497,40 @@ def work_tvboptim_fc(opts: dict, repeats: int, arrays: Path) -> dict:
         s.dynamics = copy.copy(state.dynamics)
         s.dynamics.w = w
         return rmse(observe(s), fc_target)
+
+    return {
+        "model": model,
+        "state": state,
+        "cname": cname,
+        "observe": observe,
+        "loss": loss,
+        "weights": weights,
+        "graph": graph,
+        "coupling": coupling,
+        "bold_monitor": bold_monitor,
+        "delays": delays,
+        "block_size": block_size,
+        "fc_target": fc_target,
+        "rmse": rmse,
+    }
+
+
+def work_tvboptim_fc(opts: dict, repeats: int, arrays: Path) -> dict:
+    """tvboptim 0.4.0, network_dynamics API as in its RWW tutorial (docs/workflows/RWW.qmd)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    jax = _jax_setup(opts["x64"])
+    import jax.numpy as jnp
+    import numpy as np
+    from tvboptim.experimental.network_dynamics import Network, prepare
+    from tvboptim.experimental.network_dynamics.dynamics.tvb import ReducedWongWang
+    from tvboptim.experimental.network_dynamics.solvers import Heun
+
+    t = tvboptim_tutorial(opts, jax)
+    model, state, cname, observe, loss = t["model"], t["state"], t["cname"], t["observe"], t["loss"]
+    weights, graph, coupling = t["weights"], t["graph"], t["coupling"]
+    bold_monitor, delays, block_size = t["bold_monitor"], t["delays"], t["block_size"]
 
     info = {
         "n_nodes": int(weights.shape[0]),
@@ -676,7 +727,17 @@ def _wait_quiet(max_wait: float, threshold: float = 0.15) -> float:
     return busy
 
 
-def run_case(case_id: str, worker: str, opts: dict, repeats: int, tmp: Path, timeout: int) -> dict:
+def run_case(
+    case_id: str,
+    worker: str,
+    opts: dict,
+    repeats: int,
+    tmp: Path,
+    timeout: int,
+    *,
+    script: Path | None = None,
+) -> dict:
+    """Run one case in a fresh Python process (``script --worker ...``, default this file)."""
     result = tmp / (case_id.replace("/", "_").replace("(", "").replace(")", "") + ".json")
     arrays = result.with_suffix(".npz")
     env = dict(os.environ)
@@ -685,7 +746,7 @@ def run_case(case_id: str, worker: str, opts: dict, repeats: int, tmp: Path, tim
     env.setdefault("JAX_PLATFORMS", "cpu")
     cmd = [
         sys.executable,
-        str(Path(__file__).resolve()),
+        str(script or Path(__file__).resolve()),
         "--worker",
         worker,
         "--options",
@@ -725,6 +786,57 @@ def run_case(case_id: str, worker: str, opts: dict, repeats: int, tmp: Path, tim
         foreign_cpu_fraction=foreign / max(1e-9, wall * ncpu),
     )
     return out
+
+
+def run_cases(
+    cases: list[tuple[str, str, dict]],
+    tmp: Path,
+    *,
+    repeats: int,
+    wait_quiet: float,
+    retries: int,
+    max_wait: float,
+    timeout: int,
+    script: Path | None = None,
+) -> dict:
+    """Run every case (see :func:`run_case`), each after waiting for quiet CPUs;
+    a case disturbed by other processes (> ``CONTAMINATED``) runs again, up to
+    ``retries`` times within ``max_wait`` seconds in all; the least disturbed
+    run is kept."""
+    results: dict = {}
+    budget = max_wait  # for waiting and re-running, over the whole run
+    for case_id, worker, opts in cases:
+        best = None
+        for attempt in range(1 + max(0, retries)):
+            if attempt and budget <= 0:
+                break
+            t_wait = time.perf_counter()
+            busy = _wait_quiet(min(wait_quiet, budget)) if wait_quiet > 0 else None
+            budget -= time.perf_counter() - t_wait
+            print(f"- {case_id} ...", end="", flush=True, file=sys.stderr)
+            t_case = time.perf_counter()
+            r = run_case(case_id, worker, opts, repeats, tmp, timeout, script=script)
+            if attempt:
+                budget -= time.perf_counter() - t_case
+            r["attempt"] = attempt + 1
+            if busy is not None:
+                r["cpu_busy_before"] = busy
+            if "timing" not in r:
+                best = best or r
+                break
+            tm = r["timing"]
+            print(
+                f" steady {tm['steady_s']:.4f} s, compile {tm['compile_s']:.2f} s, "
+                f"peak {tm['rss_peak_mb']:.0f} MB, foreign CPU {r['foreign_cpu_fraction']:.0%}",
+                file=sys.stderr,
+            )
+            if best is None or r["foreign_cpu_fraction"] < best["foreign_cpu_fraction"]:
+                best = r
+            if r["foreign_cpu_fraction"] <= CONTAMINATED:
+                break
+            print("  (other processes used the CPUs: run again)", file=sys.stderr)
+        results[case_id] = best
+    return results
 
 
 def _fmt(x, nd=3):
@@ -1009,41 +1121,16 @@ def main(argv=None) -> int:
         cases = [c for c in cases if any(c[0].startswith(p) for p in args.only)]
     repeats = max(5, args.repeats)
     t_start = time.perf_counter()
-    results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench_sim_") as tmpd:
-        tmp = Path(tmpd)
-        budget = args.max_wait  # for waiting and re-running, over the whole run
-        for case_id, worker, opts in cases:
-            best = None
-            for attempt in range(1 + max(0, args.retries)):
-                if attempt and budget <= 0:
-                    break
-                t_wait = time.perf_counter()
-                busy = _wait_quiet(min(args.wait_quiet, budget)) if args.wait_quiet > 0 else None
-                budget -= time.perf_counter() - t_wait
-                print(f"- {case_id} ...", end="", flush=True, file=sys.stderr)
-                t_case = time.perf_counter()
-                r = run_case(case_id, worker, opts, repeats, tmp, args.timeout)
-                if attempt:
-                    budget -= time.perf_counter() - t_case
-                r["attempt"] = attempt + 1
-                if busy is not None:
-                    r["cpu_busy_before"] = busy
-                if "timing" not in r:
-                    best = best or r
-                    break
-                tm = r["timing"]
-                print(
-                    f" steady {tm['steady_s']:.4f} s, compile {tm['compile_s']:.2f} s, "
-                    f"peak {tm['rss_peak_mb']:.0f} MB, foreign CPU {r['foreign_cpu_fraction']:.0%}",
-                    file=sys.stderr,
-                )
-                if best is None or r["foreign_cpu_fraction"] < best["foreign_cpu_fraction"]:
-                    best = r
-                if r["foreign_cpu_fraction"] <= CONTAMINATED:
-                    break
-                print("  (other processes used the CPUs: run again)", file=sys.stderr)
-            results[case_id] = best
+        results = run_cases(
+            cases,
+            Path(tmpd),
+            repeats=repeats,
+            wait_quiet=args.wait_quiet,
+            retries=args.retries,
+            max_wait=args.max_wait,
+            timeout=args.timeout,
+        )
         checks = sanity(results)
     ratio_rows = ratios(results) if not args.profile_only else []
     for r in results.values():

@@ -69,46 +69,73 @@ def sample_points(
     return {p.path: pts[:, k] for k, p in enumerate(params)}
 
 
+def make_evaluator(
+    fn: Callable[[Mapping[str, jax.Array]], jax.Array],
+    *,
+    batch_size: int = 32,
+    dtype=None,
+) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
+    """``evaluate_points(points) -> (n_points, ...)``: ``fn`` at every point, batched.
+
+    Compiled once per number of points (later calls with as many points reuse it).
+
+    Args:
+        fn: Maps ``{path: scalar}`` to an array (e.g. loss and FC correlation).
+        batch_size: Points simulated together with vmap (memory ~ batch_size simulations).
+        dtype: Dtype of the parameter values (default: JAX's default float).
+    """
+    dtype = dtype or jnp.result_type(float)
+    n_dev = jax.local_device_count()
+    compiled: dict[int, Callable] = {}
+
+    def runner(per: int) -> Callable:
+        if per not in compiled:
+            bs = min(batch_size, per)
+
+            def run_shard(shard):
+                return jax.lax.map(fn, shard, batch_size=bs)
+
+            compiled[per] = jax.pmap(run_shard) if n_dev > 1 else jax.jit(run_shard)
+        return compiled[per]
+
+    def evaluate_points(points: Mapping[str, np.ndarray]) -> np.ndarray:
+        n_points = len(next(iter(points.values())))
+        per = math.ceil(n_points / n_dev)
+        per = math.ceil(per / batch_size) * batch_size if per > batch_size else per
+        total = per * n_dev
+        xs = {
+            k: jnp.asarray(
+                np.concatenate(
+                    [np.asarray(v, float), np.repeat(np.asarray(v[-1:], float), total - n_points)]
+                ),
+                dtype=dtype,
+            )
+            for k, v in points.items()
+        }
+        if n_dev > 1:
+            xs = {k: v.reshape(n_dev, per) for k, v in xs.items()}
+        out = runner(per)(xs)
+        out = jax.tree_util.tree_map(
+            lambda a: a.reshape((total,) + a.shape[1 + (n_dev > 1) :]), out
+        )
+        return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n_points], out)
+
+    return evaluate_points
+
+
 def evaluate(
     fn: Callable[[Mapping[str, jax.Array]], jax.Array],
     points: Mapping[str, np.ndarray],
     *,
-    batch_size: int = 16,
+    batch_size: int = 32,
     dtype=None,
 ) -> np.ndarray:
     """``fn`` at every point, batched with vmap; returns ``(n_points, ...)``.
 
-    Args:
-        fn: Maps ``{path: scalar}`` to an array (e.g. loss and FC correlation).
-        points: ``{path: (n_points,)}``.
-        batch_size: Points simulated together (memory ~ batch_size simulations).
-        dtype: Dtype of the parameter values (default: JAX's default float).
+    Points are split across the local devices (one shard each) and each
+    shard is mapped in batches of ``batch_size`` (``jax.lax.map``), so
+    memory stays bounded by one batch per device however large the grid; the
+    last batch is padded with copies of the last point. See
+    :func:`make_evaluator` for repeated evaluations.
     """
-    dtype = dtype or jnp.result_type(float)
-    n_points = len(next(iter(points.values())))
-    n_dev = jax.local_device_count()
-    per = math.ceil(n_points / n_dev)
-    per = math.ceil(per / batch_size) * batch_size if per > batch_size else per
-    total = per * n_dev
-    padded = {
-        k: np.concatenate(
-            [
-                np.asarray(v, dtype=float),
-                np.repeat(np.asarray(v[-1:], dtype=float), total - n_points),
-            ]
-        )
-        for k, v in points.items()
-    }
-    xs = {k: jnp.asarray(v, dtype=dtype) for k, v in padded.items()}
-    bs = min(batch_size, per)
-
-    def run_shard(shard):
-        return jax.lax.map(fn, shard, batch_size=bs)
-
-    if n_dev > 1:
-        sharded = {k: v.reshape(n_dev, per) for k, v in xs.items()}
-        out = jax.pmap(run_shard)(sharded)
-        out = jax.tree_util.tree_map(lambda a: a.reshape((total,) + a.shape[2:]), out)
-    else:
-        out = jax.jit(run_shard)(xs)
-    return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n_points], out)
+    return make_evaluator(fn, batch_size=batch_size, dtype=dtype)(points)
