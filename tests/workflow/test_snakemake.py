@@ -107,7 +107,10 @@ def test_fitting_stages_run_end_to_end(tmp_path):
 
     bids = make_tiny_bids(tmp_path / "bids", n_regions=5, n_volumes=40, runs=("1", "2"))
     fc_cfg = {"fcd": {"enabled": True, "window_s": 20.0, "step_s": 10.0}, "holdout_runs": [2]}
-    res = snakemake(tmp_path, tiny_config(bids, tmp_path, fitting=True, empirical_fc=fc_cfg))
+    # two noise realisations per evaluation (the mean of their FCs enters the loss)
+    sim_cfg = {"duration_s": 60.0, "transient_s": 4.0, "realisations": 2}
+    cfg = tiny_config(bids, tmp_path, fitting=True, empirical_fc=fc_cfg, simulation=sim_cfg)
+    res = snakemake(tmp_path, cfg)
     assert res.returncode == 0, res.stderr[-3000:]
     model = tmp_path / "deriv" / "sub-01" / "model"
     best = json.loads((model / "sub-01_desc-explore_param.json").read_text())
@@ -132,6 +135,10 @@ def test_fitting_stages_run_end_to_end(tmp_path):
     gof = json.loads((model / "sub-01_desc-fitted_gof.json").read_text())
     assert set(gof["Fitted"]) == {"FCCorrelation", "FCRMSE", "FCDKolmogorovSmirnov"}
     assert set(gof["HeldOut"]) == {"FCCorrelation", "FCRMSE", "TestRetestFCCorrelation"}
+    mean_fc = gof["MeanFCOfRealisations"]
+    assert mean_fc["Realisations"] == 2 and set(mean_fc) == {"Realisations", "Fitted", "Start"}
+    record = json.loads((model / "sub-01_desc-fitted_param.json").read_text())
+    assert record["Simulation"]["Realisations"] == 2
     exp = Experiment.load(model / "sub-01_desc-fitted_experiment.yaml")
     assert exp.model.parameters["I_o"] == tuple(reg["Values"]["model.I_o"])
     assert exp.connectivity.weights.endswith("sub-01_atlas-tiny_meas-weight_relmat.dense.tsv")

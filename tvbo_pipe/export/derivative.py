@@ -210,6 +210,7 @@ def fitted_param_record(
             "TransientSamples": transient_samples,
             "WarmUp": bool(simulation["warmup"]),
             "EnableX64": bool(simulation["enable_x64"]),
+            "Realisations": int(simulation.get("realisations", 1)),
             "WarmUpParameters": {
                 "model": dict(warm.model.parameters),
                 "coupling": dict(warm.coupling.parameters),

@@ -41,9 +41,13 @@ class FitProblem:
         fc_emp: Empirical FC ``(n, n)``.
         loss_name: Loss kind (see :mod:`tvbo_pipe.fit.losses`).
         key: Default noise key.
-        noise: The standard normal numbers of ``key``, drawn once
+        noise: The standard normal numbers of the problem's realisations,
+            ``(realisations, n_steps, n_sv, n_nodes)``, drawn once
             (:func:`~tvbo_pipe.sim.simulator.draw_noise`), or ``None`` to draw
             them in the loop: every evaluation with the default key reuses them.
+        realisations: Noise realisations per evaluation; the simulated FC is
+            the mean of their FCs (realisation 0 uses ``key``, realisation
+            ``k`` uses ``fold_in(key, k)``).
     """
 
     model: Any
@@ -56,15 +60,34 @@ class FitProblem:
     key: jax.Array
     experiment: Experiment
     noise: jax.Array | None = None
+    realisations: int = 1
 
     def bold(self, state: Mapping, key: jax.Array | None = None):
-        """The Bold monitor's output; ``key=None``: the problem's own noise realisation."""
+        """The Bold monitor's output of one realisation; ``key=None``: the
+        problem's own (realisation 0)."""
         if key is None:
-            return self.model(state, self.key, self.noise)[self.monitor]
+            noise = None if self.noise is None else self.noise[0]
+            return self.model(state, self.key, noise)[self.monitor]
         return self.model(state, key)[self.monitor]
 
+    def realisation_keys(self, key: jax.Array | None = None) -> jax.Array:
+        """The keys of the realisations drawn from ``key`` (default: the problem's)."""
+        key = self.key if key is None else key
+        return jnp.stack([key, *(jax.random.fold_in(key, k) for k in range(1, self.realisations))])
+
     def simulated_fc(self, state: Mapping, key: jax.Array | None = None) -> jax.Array:
-        return fc_of(self.bold(state, key).data[self.transient :, 0])
+        """The simulated FC after the transient: of one realisation, or the mean
+        FC of ``realisations`` realisations (simulated together with vmap)."""
+
+        def fc_one(k, noise=None):
+            return fc_of(self.model(state, k, noise)[self.monitor].data[self.transient :, 0])
+
+        if self.realisations == 1:
+            return fc_of(self.bold(state, key).data[self.transient :, 0])
+        keys = self.realisation_keys(key)
+        if key is None and self.noise is not None:
+            return jnp.mean(jax.vmap(fc_one)(keys, self.noise), axis=0)
+        return jnp.mean(jax.vmap(fc_one)(keys), axis=0)
 
     def loss_of_state(self, state: Mapping, key: jax.Array | None = None) -> jax.Array:
         f = losses.make_fc_loss(self.loss_name, self.loss_weights)
@@ -134,14 +157,20 @@ def build_problem(
     loss_weights: Mapping[str, float] | None = None,
     warmup: bool = True,
     enable_x64: bool = True,
+    realisations: int = 1,
 ) -> FitProblem:
     """Prepare the simulation, warm it up and bind the empirical FC.
 
     The warm-up is one simulation of the experiment from its initial
     conditions (with its own noise key); its final state and the BOLD
     pre-history of its last 20 s become the initial state of every later
-    evaluation.
+    evaluation. ``realisations`` noise realisations per evaluation (see
+    :class:`FitProblem`) cost that many simulations each.
     """
+    if int(realisations) < 1:
+        raise ConfigError(
+            f"realisations must be at least 1, got {realisations}", key="simulation.realisations"
+        )
     model, state = prepare(experiment, connectome, enable_x64=enable_x64)
     bold = experiment.monitors[0]
     transient = round(transient_ms / bold.period)
@@ -159,8 +188,11 @@ def build_problem(
         state = {**state, "initial": warmed["initial"]}
     dtype = jnp.float64 if enable_x64 else jnp.float32
     sim = model.simulator
-    table_bytes = 4 * sim.n_steps * len(sim.model.state_variables) * sim.n_nodes
-    noise = draw_noise(sim, key) if table_bytes <= NOISE_TABLE_MAX_BYTES else None
+    table_bytes = 4 * realisations * sim.n_steps * len(sim.model.state_variables) * sim.n_nodes
+    noise = None
+    if table_bytes <= NOISE_TABLE_MAX_BYTES and sim.noise_scale is not None:
+        keys = [key, *(jax.random.fold_in(key, k) for k in range(1, realisations))]
+        noise = jnp.stack([draw_noise(sim, k) for k in keys])
     return FitProblem(
         model=model,
         state=state,
@@ -172,4 +204,5 @@ def build_problem(
         key=key,
         experiment=experiment,
         noise=noise,
+        realisations=int(realisations),
     )

@@ -8,7 +8,7 @@ and writes its results. Parameter values travel between stages as JSON
 
 ``params`` of every stage: ``experiment`` (the experiment as a mapping) and
 ``simulation`` (duration_s, bold_period_ms, transient_s, warmup,
-enable_x64); of explore and the fits also ``observation`` (loss, weights) and
+enable_x64, realisations); of explore and the fits also ``observation`` (loss, weights) and
 the stage's own section; of the fits ``work_dir`` (checkpoints); of
 simulate_fitted ``fcd`` (the empirical FCD's window and step).
 """
@@ -88,6 +88,7 @@ def build_subject_problem(inputs: Paths, params: Mapping, *, subject: str):
         loss_weights=params.get("observation", {}).get("weights"),
         warmup=sim["warmup"],
         enable_x64=sim["enable_x64"],
+        realisations=sim.get("realisations", 1),
     )
     return problem, conn
 
@@ -332,7 +333,9 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
         bold = problem.bold(problem.state)
         series = np.asarray(bold.data[:, 0], dtype=float)
         fc_sim = np.asarray(obs.fc(series[problem.transient :]))
-        fc_start = np.asarray(problem.simulated_fc(start_state))
+        # the stored BOLD and FC are one realisation (the first); so is the start
+        start_bold = problem.bold(start_state).data[problem.transient :, 0]
+        fc_start = np.asarray(obs.fc(start_bold))
         fc_emp = np.asarray(problem.fc_emp)
         fcd_sim = fcd_emp = None
         fcd_cfg = params["fcd"]
@@ -347,6 +350,13 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
                 fcd_emp, _, _ = read_relmat(inputs["empirical_fcd"])
         gof = goodness_of_fit(fc_sim, fc_emp, fcd_sim, fcd_emp)
         gof_start = goodness_of_fit(fc_start, fc_emp)
+        mean_fc = None
+        if problem.realisations > 1:  # what the fits compared with the empirical FC
+            mean_fc = {
+                "Realisations": problem.realisations,
+                "Fitted": goodness_of_fit(problem.simulated_fc(problem.state), fc_emp),
+                "Start": goodness_of_fit(problem.simulated_fc(start_state), fc_emp),
+            }
         heldout = None
         if inputs.get("empirical_fc_heldout"):
             fc_held, _, held_meta = read_relmat(inputs["empirical_fc_heldout"])
@@ -418,6 +428,8 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
         "Seconds": round(seconds, 3),
         "Improvement": {"FCCorrelation": gof["FCCorrelation"] - gof_start["FCCorrelation"]},
     }
+    if mean_fc is not None:
+        result["MeanFCOfRealisations"] = mean_fc
     if heldout is not None:
         result["HeldOut"] = heldout
     write_json(outputs["gof"], result)
