@@ -79,33 +79,33 @@ def _grid(n: int):
     return a.ravel(), w.ravel()
 
 
-def work_tvboptim_explore(opts: dict, repeats: int, arrays: Path) -> dict:
-    import copy
+def _tvboptim(opts: dict):
+    """``(jax, tutorial state, coupling name, loss(state))`` of tvboptim's tutorial."""
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     jax = bs._jax_setup(opts["x64"])
+    t = bs.tvboptim_tutorial(opts, jax)
+
+    def loss(s):
+        return t["rmse"](t["observe"](s), t["fc_target"])
+
+    return jax, t["state"], t["cname"], loss
+
+
+def work_tvboptim_explore(opts: dict, repeats: int, arrays: Path) -> dict:
+    import copy
+
+    jax, state, cname, loss = _tvboptim(opts)
     import numpy as np
     from tvboptim.execution import ParallelExecution
     from tvboptim.types.spaces import GridAxis, Space
 
-    t = bs.tvboptim_tutorial(opts, jax)
-    state, cname, observe, rmse, fc_target = (
-        t["state"],
-        t["cname"],
-        t["observe"],
-        t["rmse"],
-        t["fc_target"],
-    )
     n = opts["n"]
     grid_state = copy.deepcopy(state)
     grid_state.coupling[cname].G = GridAxis(*BOUNDS, n)
     grid_state.dynamics.w = GridAxis(*BOUNDS, n)
     space = Space(grid_state, mode="product")
-
-    def loss(s):
-        return rmse(observe(s), fc_target)
-
     execution = ParallelExecution(loss, space, n_vmap=n * n, n_pmap=1)
     out, timing = bs._measure(lambda: execution.run().results, jax.block_until_ready, repeats, 0)
     losses = np.asarray(out, dtype=float).reshape(-1)[: n * n]
@@ -168,22 +168,12 @@ def _step_timing(times: list[float]) -> dict:
 
 def work_tvboptim_step(opts: dict, repeats: int, arrays: Path) -> dict:
     import copy
-    import warnings
 
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    jax = bs._jax_setup(opts["x64"])
+    jax, state, cname, loss = _tvboptim(opts)
     import optax
     from tvboptim.optim.optax import OptaxOptimizer
     from tvboptim.types.parameter import Parameter
 
-    t = bs.tvboptim_tutorial(opts, jax)
-    state, cname, observe, rmse, fc_target = (
-        t["state"],
-        t["cname"],
-        t["observe"],
-        t["rmse"],
-        t["fc_target"],
-    )
     fit_state = copy.deepcopy(state)
     fit_state.coupling[cname].G = Parameter(fit_state.coupling[cname].G)
     fit_state.dynamics.w = Parameter(fit_state.dynamics.w)
@@ -193,9 +183,6 @@ def work_tvboptim_step(opts: dict, repeats: int, arrays: Path) -> dict:
         losses.append(float(jax.block_until_ready(loss_value)))
         stamps.append(time.perf_counter())
         return False, diff, static
-
-    def loss(s):
-        return rmse(observe(s), fc_target)
 
     opt = OptaxOptimizer(loss, optax.adam(LEARNING_RATE), callback=callback)
     t0 = time.perf_counter()
@@ -321,17 +308,10 @@ def main(argv=None) -> int:
     ap.add_argument("--max-wait", type=float, default=240.0, metavar="S")
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--options", help=argparse.SUPPRESS)
-    ap.add_argument("--result", help=argparse.SUPPRESS)
-    ap.add_argument("--arrays", help=argparse.SUPPRESS)
+    bs.add_worker_arguments(ap)
     args = ap.parse_args(argv)
     if args.worker:
-        out = WORKERS[args.worker](
-            json.loads(args.options), max(3, args.repeats), Path(args.arrays)
-        )
-        Path(args.result).write_text(json.dumps(out))
-        return 0
+        return bs.run_worker(args, WORKERS, max(3, args.repeats))
     cases = [c for c in CASES if not args.only or any(c[0].startswith(p) for p in args.only)]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_fit_") as tmpd:

@@ -1060,6 +1060,19 @@ def machine_info() -> dict:
     }
 
 
+def add_worker_arguments(ap: argparse.ArgumentParser) -> None:
+    """The hidden options with which :func:`run_case` starts a worker process."""
+    for name in ("--worker", "--options", "--result", "--arrays"):
+        ap.add_argument(name, help=argparse.SUPPRESS)
+
+
+def run_worker(args: argparse.Namespace, workers: dict, repeats: int) -> int:
+    """Worker mode: run one case and write its result where the parent expects it."""
+    out = workers[args.worker](json.loads(args.options), repeats, Path(args.arrays))
+    Path(args.result).write_text(json.dumps(out))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1100,19 +1113,10 @@ def main(argv=None) -> int:
         help="total seconds the whole run may spend waiting for quiet CPUs and re-running",
     )
     ap.add_argument("--timeout", type=int, default=600, help="per-case timeout, s")
-    # worker mode (internal)
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--options", help=argparse.SUPPRESS)
-    ap.add_argument("--result", help=argparse.SUPPRESS)
-    ap.add_argument("--arrays", help=argparse.SUPPRESS)
+    add_worker_arguments(ap)
     args = ap.parse_args(argv)
-
     if args.worker:
-        out = WORKERS[args.worker](
-            json.loads(args.options), max(5, args.repeats), Path(args.arrays)
-        )
-        Path(args.result).write_text(json.dumps(out))
-        return 0
+        return run_worker(args, WORKERS, max(5, args.repeats))
 
     cases = [] if args.profile_only else list(CASES)
     if args.profile or args.profile_only:

@@ -28,6 +28,11 @@ from .parameters import ParameterSpace
 NOISE_TABLE_MAX_BYTES = 256 * 2**20
 
 
+def realisation_keys(key: jax.Array, n: int) -> jax.Array:
+    """The keys of ``n`` noise realisations: ``key``, then ``fold_in(key, k)``."""
+    return jnp.stack([key, *(jax.random.fold_in(key, k) for k in range(1, n))])
+
+
 @dataclass
 class FitProblem:
     """Everything a loss evaluation needs.
@@ -70,24 +75,18 @@ class FitProblem:
             return self.model(state, self.key, noise)[self.monitor]
         return self.model(state, key)[self.monitor]
 
-    def realisation_keys(self, key: jax.Array | None = None) -> jax.Array:
-        """The keys of the realisations drawn from ``key`` (default: the problem's)."""
-        key = self.key if key is None else key
-        return jnp.stack([key, *(jax.random.fold_in(key, k) for k in range(1, self.realisations))])
-
     def simulated_fc(self, state: Mapping, key: jax.Array | None = None) -> jax.Array:
         """The simulated FC after the transient: of one realisation, or the mean
         FC of ``realisations`` realisations (simulated together with vmap)."""
 
-        def fc_one(k, noise=None):
+        def fc_one(k, noise):
             return fc_of(self.model(state, k, noise)[self.monitor].data[self.transient :, 0])
 
+        keys = realisation_keys(self.key if key is None else key, self.realisations)
+        noise = self.noise if key is None else None
         if self.realisations == 1:
-            return fc_of(self.bold(state, key).data[self.transient :, 0])
-        keys = self.realisation_keys(key)
-        if key is None and self.noise is not None:
-            return jnp.mean(jax.vmap(fc_one)(keys, self.noise), axis=0)
-        return jnp.mean(jax.vmap(fc_one)(keys), axis=0)
+            return fc_one(keys[0], None if noise is None else noise[0])
+        return jnp.mean(jax.vmap(fc_one)(keys, noise), axis=0)
 
     def loss_of_state(self, state: Mapping, key: jax.Array | None = None) -> jax.Array:
         f = losses.make_fc_loss(self.loss_name, self.loss_weights)
@@ -191,8 +190,7 @@ def build_problem(
     table_bytes = 4 * realisations * sim.n_steps * len(sim.model.state_variables) * sim.n_nodes
     noise = None
     if table_bytes <= NOISE_TABLE_MAX_BYTES and sim.noise_scale is not None:
-        keys = [key, *(jax.random.fold_in(key, k) for k in range(1, realisations))]
-        noise = jnp.stack([draw_noise(sim, k) for k in keys])
+        noise = jnp.stack([draw_noise(sim, k) for k in realisation_keys(key, realisations)])
     return FitProblem(
         model=model,
         state=state,

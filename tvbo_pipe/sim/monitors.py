@@ -274,7 +274,7 @@ def streamable(plan: MonitorPlan, unit: int) -> bool:
     if plan.type != "Bold" or plan.hrf != "FirstOrderVolterra" or unit % plan.istep:
         return False
     per = plan.istep // plan.interim_istep
-    return -(-math.ceil(BOLD_HRF_LENGTH / BOLD_INTERIM_PERIOD) // per) <= STREAM_MAX_SEGMENTS
+    return -(-plan.stock_len // per) <= STREAM_MAX_SEGMENTS
 
 
 def bold_series(plan: MonitorPlan, conv: jax.Array, t0_step, dt: float, labels) -> TimeSeries:
@@ -307,12 +307,11 @@ def compute_outputs(
     outputs, new_stocks = {}, {}
     n_blocks = (last if last is not None else mean).shape[0]
     for p in plans:
-        src = last if p.needs == "last" else mean
-        k = p.istep // block if p.type != "Bold" else p.interim_istep // block
-        if p.type == "Bold" and p.needs == "last":
-            k = p.interim_istep
-        n = n_blocks // k
-        grouped = src[: n * k].reshape((n, k) + src.shape[1:])[:, :, jnp.asarray(p.voi)]
+        if p.type != "Bold":
+            src = last if p.needs == "last" else mean
+            k = p.istep // block
+            n = n_blocks // k
+            grouped = src[: n * k].reshape((n, k) + src.shape[1:])[:, :, jnp.asarray(p.voi)]
         if p.type in ("Raw", "SubSample") or (p.type == "TemporalAverage" and p.needs == "last"):
             if p.type == "TemporalAverage":  # replace_temporal_averaging: subsample instead
                 k_ta = p.istep

@@ -296,23 +296,13 @@ def initial_state(
 
 
 # --------------------------------------------------------------------------- the step
-def take_rows(x: jax.Array, rows: Sequence[int]) -> jax.Array:
-    """``x[rows]`` for static row indices, as slices rather than a gather
-    (a gather inside the time loop costs more than the model's arithmetic
-    when the loop is vmapped)."""
-    rows = tuple(int(r) for r in rows)
-    if rows == tuple(range(rows[0], rows[0] + len(rows))):
-        return x[rows[0] : rows[0] + len(rows)]
-    return jnp.concatenate([x[r : r + 1] for r in rows], axis=0)
-
-
 def coupling_input(
     sim: Simulator, params: Mapping, x: jax.Array, history: jax.Array, t
 ) -> jax.Array:
     """Long-range coupling of step ``t`` (``(n_cvar_out, n_nodes)``)."""
     cpl, cp = sim.coupling, params["coupling"]
     w = params["network"]["weights"]
-    x_now = take_rows(x, sim.model.cvar)
+    x_now = x[jnp.asarray(sim.model.cvar)]
     d = sim.delays
     if d is None:
         if cpl.dense is not None:
@@ -346,7 +336,7 @@ def _make_step(sim: Simulator):
     """``step(params, x, history, t, noise, stimulus) -> (x, history)`` for step ``t``."""
     scheme = get_scheme(sim.scheme)
     dfun = sim.model.dfun
-    cvar = tuple(sim.model.cvar)
+    cvar = jnp.asarray(sim.model.cvar)
     scale = None if sim.noise_scale is None else jnp.asarray(sim.noise_scale)
 
     def step(params, x, history, t, noise=None, stimulus=0.0):
@@ -359,9 +349,7 @@ def _make_step(sim: Simulator):
         increment = 0.0 if scale is None else scale * noise
         x = scheme(f, x, sim.dt, noise=increment, stimulus=stimulus, bounds=sim.bounds)
         if sim.delays is not None:
-            history = jax.lax.dynamic_update_index_in_dim(
-                history, take_rows(x, cvar), t % sim.horizon, axis=1
-            )
+            history = jax.lax.dynamic_update_index_in_dim(history, x[cvar], t % sim.horizon, axis=1)
         return x, history
 
     return step
@@ -481,7 +469,7 @@ def integrate(
     n_units, per_unit, block = n_steps // unit, unit // sim.block, sim.block
     lengths = _check_lengths(checkpoint_lengths, n_units, unit)
     step = _make_step(sim)
-    record = tuple(sim.record)
+    record = jnp.asarray(sim.record)
     needs = {"last"} if block == 1 else {p.needs for p in sim.plans}
     # Bold monitors computed inside the loop (not when the final state must
     # carry the BOLD pre-history, which needs the last 20 s of interim samples).
@@ -527,7 +515,7 @@ def integrate(
                 None if noise is None else noise[0],
                 0.0 if stim is None else stim[0],
             )
-            out = take_rows(x, record)
+            out = x[record]
             return (x, history, t), {"last": out}
 
         def body(i, c):
@@ -541,13 +529,13 @@ def integrate(
                 None if noise is None else noise[i],
                 0.0 if stim is None else stim[i],
             )
-            return x, history, t, acc + take_rows(x, record) if "mean" in needs else acc
+            return x, history, t, acc + x[record] if "mean" in needs else acc
 
         acc0 = jnp.zeros((len(sim.record), sim.n_nodes), sim.dtype)
         x, history, t, acc = jax.lax.fori_loop(0, block, body, (x, history, t, acc0))
         ys = {}
         if "last" in needs:
-            ys["last"] = take_rows(x, record)
+            ys["last"] = x[record]
         if "mean" in needs:
             ys["mean"] = acc / block
         return (x, history, t), ys
