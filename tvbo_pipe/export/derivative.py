@@ -6,7 +6,7 @@ it does not define yet follows the drafts: BEP017 for relationship matrices
 and node maps, BEP034 for computational models:
 
 - ``model/desc-<Model>_eq.xml``: the model's equations in LEMS, once per
-  dataset (:func:`~tvbo_pipe.export.lems.to_lems` of the configured
+  dataset (:func:`~tvbo_pipe.export.lems.eq_lems` of the configured
   experiment);
 - ``sub-<id>/model/sub-<id>_desc-fitted_param.xml``: the subject's parameter
   values as LEMS ``Component`` elements that ``Include`` the equations
@@ -24,7 +24,6 @@ the rest and reports no errors.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,33 +88,14 @@ def simulation_sidecar(
 
 
 def param_xml(experiment: Experiment, *, eq_file: str) -> str:
-    """The BEP034 parameter file of ``experiment``: LEMS ``Component`` elements.
-
-    The document ``Include``-s the equations file ``eq_file`` (a path relative
-    to the parameter file) and holds the experiment's values: every model and
-    coupling parameter (regional values space-separated), connectivity,
-    integration, noise, monitors and initial conditions.
-    :func:`~tvbo_pipe.export.lems.experiment_from_lems` reads it back.
+    """The BEP034 parameter file of ``experiment``: LEMS ``Component`` elements
+    that ``Include`` the equations file ``eq_file`` (a path relative to the
+    parameter file); see :func:`~tvbo_pipe.export.lems.param_lems`, and
+    :func:`~tvbo_pipe.export.lems.experiment_from_lems` to read it back.
     """
-    from .lems import LEMS_NAMESPACE, to_lems
+    from .lems import param_lems
 
-    full = ET.fromstring(to_lems(experiment))
-    root = ET.Element(
-        "Lems",
-        {
-            "xmlns": LEMS_NAMESPACE,
-            "description": f"{experiment.model.name} parameters written by tvbo_pipe "
-            f"{__version__} (BEP034 parameter file; equations in {eq_file}).",
-        },
-    )
-    ET.SubElement(root, "Include", file=eq_file)
-    for el in full:
-        if el.tag.rsplit("}", 1)[-1] == "Component":
-            root.append(el)
-    for el in root.iter():  # drop the namespace prefix ElementTree put on copied elements
-        el.tag = el.tag.rsplit("}", 1)[-1]
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return param_lems(experiment, eq_file=eq_file)
 
 
 def _meta(experiment: Experiment, path: str):

@@ -53,14 +53,25 @@ FUNCTIONS = (*UNARY_FUNCTIONS, "where")
 #: Named constants.
 CONSTANTS = {"pi": math.pi}
 
+#: Names LEMS gives a meaning of its own inside expressions: the functions of
+#: PyLEMS 0.6.9's expression parser (``H`` is the Heaviside step), the further
+#: functions of jLEMS (``ln``, ``floor``) and the simulation time ``t``. A
+#: quantity with one of these names cannot be written to LEMS (PyLEMS reads
+#: ``H * gamma`` as a call of ``H``), so models may not use them.
+LEMS_RESERVED = frozenset(
+    "exp log sqrt sin cos tan sinh cosh tanh abs ceil factorial random H ln floor t".split()
+)
+
 #: Names a model may not use for a state variable, parameter or auxiliary: the
-#: functions and constants of the syntax and keywords of the target languages.
+#: functions and constants of the syntax, LEMS's built-in names
+#: (:data:`LEMS_RESERVED`) and keywords of the target languages.
 #: (Clashes with names a rendering uses internally, such as Julia's ``u`` or
 #: ``p``, are resolved by the renderers, which rename the model's quantity.)
 RESERVED = frozenset(
     {
         *FUNCTIONS,
         *CONSTANTS,
+        *LEMS_RESERVED,
         *keyword.kwlist,
         *(
             "begin end function let local global for while if else elseif in isa "
@@ -318,9 +329,25 @@ def to_julia(text: str, *, rename: Rename = None) -> str:
 
 
 class _LemsPrinter(_Printer):
+    """LEMS infix with every compound operand in parentheses.
+
+    PyLEMS's expression parser does not follow the usual precedence rules
+    (it reads ``a - b * c - d`` as ``a - (b * c - d)``, ``-x ^ 2`` as
+    ``(-x) ^ 2`` and ``a ^ b ^ c`` as ``(a ^ b) ^ c``), so nothing is left to
+    precedence or associativity: each operand that is not a name, a number
+    or a function call is bracketed.
+    """
+
     def __init__(self, rename: Rename, hoist: Callable[[str, str, str], str]):
         super().__init__(rename)
         self.hoist = hoist
+
+    def operand(self, node: ast.expr) -> str:
+        text = self.emit(node)
+        atomic = isinstance(node, ast.Name | ast.Call) or (
+            isinstance(node, ast.Constant) and node.value >= 0
+        )
+        return text if atomic else f"({text})"
 
     def compare(self, op: type) -> str:
         return _COMPARE[op][1]
@@ -333,6 +360,14 @@ class _LemsPrinter(_Printer):
     def emit(self, node: ast.expr) -> str:
         if isinstance(node, ast.Name) and node.id in CONSTANTS:
             return _number(CONSTANTS[node.id])
+        if isinstance(node, ast.BinOp):
+            sym = self.pow_op if isinstance(node.op, ast.Pow) else _BINOPS[type(node.op)][0]
+            return f"{self.operand(node.left)} {sym} {self.operand(node.right)}"
+        if isinstance(node, ast.UnaryOp):
+            return f"{_UNARY[type(node.op)][0]}{self.operand(node.operand)}"
+        if isinstance(node, ast.Compare):
+            left, right = self.operand(node.left), self.operand(node.comparators[0])
+            return f"{left} {self.compare(type(node.ops[0]))} {right}"
         return super().emit(node)
 
 

@@ -10,7 +10,9 @@ Follows TVB 2.10's ``ReducedWongWang``:
 
 where :math:`c_k` is the long-range coupling input. ``H`` is evaluated as
 written, like TVB, so it is 0/0 exactly at :math:`a x = b` (a set of measure
-zero that random or simulated states do not hit).
+zero that random or simulated states do not hit). In the expression form
+(``auxiliaries``) the firing rate is called ``H_x``: ``H`` is LEMS's Heaviside
+function.
 """
 
 from __future__ import annotations
@@ -73,9 +75,9 @@ ReducedWongWang = Model(
     auxiliaries=(
         ("x", "w * J_N * S + I_o + J_N * c_0"),
         ("u", "a * x - b"),
-        ("H", "u / (1.0 - exp(-d * u))"),
+        ("H_x", "u / (1.0 - exp(-d * u))"),
     ),
-    rhs={"S": "-(S / tau_s) + (1.0 - S) * H * gamma"},
+    rhs={"S": "-(S / tau_s) + (1.0 - S) * H_x * gamma"},
     variables_of_interest=("S",),
     equations={
         "S": r"\dot{S}_k = -\frac{S_k}{\tau_s} + (1 - S_k)\,\gamma\,"

@@ -312,13 +312,13 @@ def model_description(inputs: Paths, outputs: Paths, params: Mapping, *, subject
 
     ``params``: ``experiment`` (the configured experiment as a mapping).
     """
-    from ..export.lems import to_lems
+    from ..export.lems import eq_lems
     from ..export.render import render_code
     from ..export.report import model_report
     from ..io.relmat import write_text_atomic
 
     exp = _fit_experiment(params)
-    write_text_atomic(outputs["model_eq"], to_lems(exp))
+    write_text_atomic(outputs["model_eq"], eq_lems(exp))
     write_text_atomic(outputs["model_report"], model_report(exp, format="markdown"))
     try:
         script = render_code(exp, "jax")

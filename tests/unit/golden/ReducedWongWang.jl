@@ -56,8 +56,8 @@ function dfun!(du, u, p, t)
         S = u[1, k]
         x = w * J_N * S + I_o + J_N * c_0
         u_ = a * x - b
-        H = u_ / (1.0 - exp(-d * u_))
-        du[1, k] = -(S / tau_s) + (1.0 - S) * H * gamma
+        H_x = u_ / (1.0 - exp(-d * u_))
+        du[1, k] = -(S / tau_s) + (1.0 - S) * H_x * gamma
     end
     return nothing
 end
