@@ -61,6 +61,10 @@ _EXPORTS: dict[str, str] = {
     "load_fitted": "tvbo_pipe.export.readback",
     "open_derivative": "tvbo_pipe.export.readback",
     "render_code": "tvbo_pipe.export.render",
+    "to_lems": "tvbo_pipe.export.lems",
+    "eq_lems": "tvbo_pipe.export.lems",
+    "param_lems": "tvbo_pipe.export.lems",
+    "experiment_from_lems": "tvbo_pipe.export.lems",
 }
 
 __all__ = ["__version__", *_EXPORTS]

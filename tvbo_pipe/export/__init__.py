@@ -3,7 +3,9 @@
 - :func:`render_code`: a model or experiment as a JAX script, a SciPy ODE
   function or a Julia DifferentialEquations.jl problem.
 - :func:`model_report`: Markdown or HTML description of a model.
-- :func:`to_lems`: the experiment as BEP034-style LEMS XML.
+- :func:`to_lems`, :func:`eq_lems`, :func:`param_lems`: the experiment as
+  BEP034 LEMS XML (one document; equations file; parameter file), and
+  :func:`experiment_from_lems` to read one back with PyLEMS.
 
 Submodules are imported lazily, so ``import tvbo_pipe.export`` stays cheap.
 """
@@ -12,7 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["model_report", "render_code", "to_lems"]
+_LEMS = ("to_lems", "eq_lems", "param_lems", "experiment_from_lems")
+
+__all__ = [
+    "eq_lems",
+    "experiment_from_lems",
+    "model_report",
+    "param_lems",
+    "render_code",
+    "to_lems",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,8 +35,8 @@ def __getattr__(name: str) -> Any:
         from .report import model_report
 
         return model_report
-    if name == "to_lems":
-        from .lems import to_lems
+    if name in _LEMS:
+        from . import lems
 
-        return to_lems
+        return getattr(lems, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

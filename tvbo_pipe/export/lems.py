@@ -65,6 +65,8 @@ syntax (tests check both against the registry for every model).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import xml.etree.ElementTree as ET
@@ -478,14 +480,15 @@ def load_lems(source: str | Path, *, base_dir: str | Path | None = None) -> Any:
     where = "LEMS text" if is_text else str(source)
     m = LemsApiModel(include_includes=True, fail_on_missing_includes=True)
     try:
-        if is_text:
-            inc = [os.fspath(base_dir) if base_dir is not None else os.getcwd()]
-            LEMSFileParser(m, inc, True).parse(source)
-        else:
-            if not Path(source).is_file():
-                raise FileNotFoundError(f"no such file: {source}")
-            m.import_from_file(os.fspath(source))
-        return m.resolve()
+        with contextlib.redirect_stdout(io.StringIO()):  # PyLEMS prints each Include
+            if is_text:
+                inc = [os.fspath(base_dir) if base_dir is not None else os.getcwd()]
+                LEMSFileParser(m, inc, True).parse(source)
+            else:
+                if not Path(source).is_file():
+                    raise FileNotFoundError(f"no such file: {source}")
+                m.import_from_file(os.fspath(source))
+            return m.resolve()
     except Exception as exc:  # PyLEMS raises plain Exception for several problems
         raise ValueError(f"{where}: PyLEMS cannot load it: {exc}") from exc
 
