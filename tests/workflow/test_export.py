@@ -277,7 +277,7 @@ def test_parameter_file_holds_the_fitted_values(runs):
     assert (xml.parent / include).resolve() == layout.dataset_path(
         "model_eq", deriv, model=MODEL
     ).resolve()
-    exp = experiment_from_lems(text)
+    exp = experiment_from_lems(xml)  # read with PyLEMS, through the Include
     record = json.loads(
         layout.subject_path("fitted_param", deriv, prefix="sub-01", atlas="tiny").read_text()
     )
