@@ -294,6 +294,12 @@ def test_param_file_without_its_equations_fails_clearly(tmp_path: Path) -> None:
         load_lems(param)
 
 
+def test_equations_file_alone_is_not_an_experiment(tmp_path: Path) -> None:
+    eq, _ = _write_bep034(tmp_path, _experiment("SupHopf"))
+    with pytest.raises(ValueError, match=r"desc-SupHopf_eq\.xml: no 'model' component"):
+        experiment_from_lems(eq)
+
+
 def test_regional_values_of_different_lengths_are_rejected() -> None:
     exp = Experiment.from_dict(
         {

@@ -534,11 +534,11 @@ def experiment_from_lems(source: str | Path, *, base_dir: str | Path | None = No
     resolved = load_lems(source, base_dir=base_dir)
     comps = resolved.fat_components
 
+    where = "LEMS text" if str(source).lstrip().startswith("<") else str(source)
+
     def get(cid: str) -> Any:
         if cid not in comps:
-            raise ValueError(
-                f"{source if isinstance(source, Path) else 'LEMS'}: no {cid!r} component"
-            )
+            raise ValueError(f"{where}: no {cid!r} component (not a tvbo_pipe parameter file?)")
         return comps[cid]
 
     mtype, mvals, _ = _fat_values(get("model"), what="model")
