@@ -96,6 +96,8 @@ REGIONS_SUFFIX = "Regions"
 
 
 def _num(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     v = float(value)
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
