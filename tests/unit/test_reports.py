@@ -254,3 +254,10 @@ def test_methods_cite_the_model_and_tools():
     assert any("Deco" in r for r in refs) and any("Snakemake" in r for r in refs)
     cited = {int(c) for c in re.findall(r"\[(\d+)\]", text)}
     assert cited == set(range(1, len(refs) + 1))
+
+
+def test_about_leaves_the_configuration_out_of_the_command():
+    info = about.run_info(3.0, ["tvbo_pipe", "export", "--params", '{"a": 1}', "--log", "x"])
+    assert info["command"] == "tvbo_pipe export --params '<configuration>' --log x"
+    assert info["run_time"] == "3.0 s" and info["date"].endswith("Z")
+    assert about.software_versions()["jinja2"]

@@ -37,8 +37,10 @@ def software_versions(packages: Sequence[str] = PACKAGES) -> dict[str, str]:
 
 
 def run_info(seconds: float | None, argv: Sequence[str] | None = None) -> dict[str, str]:
-    """Command (this stage's), date (UTC, ISO 8601), host and run time (s) of the fit."""
+    """Command (this stage's; the value of ``--params``, the configuration, left
+    out), date (UTC, ISO 8601), host and run time (s) of the fit."""
     argv = list(sys.argv if argv is None else argv)
+    argv = ["<configuration>" if k and argv[k - 1] == "--params" else a for k, a in enumerate(argv)]
     return {
         "command": " ".join(shlex.quote(a) for a in argv),
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -90,6 +90,7 @@ def fc_matrices(
     n = np.asarray(fc_emp).shape[0]
     side = 4.2 if labels is None else max(4.2, min(9.0, 0.075 * n + 2.0))
     fig = _new_figure(2 * side + 1.4, side + 0.6)
+    fig.set_layout_engine("constrained")
     axes = fig.subplots(1, 2)
     im = None
     for ax, m, name in zip(axes, (fc_emp, fc_sim), ("empirical FC", "simulated FC"), strict=True):
@@ -121,6 +122,7 @@ def fcd_matrices(
     FCs) side by side, time on the axes, and the histograms of their upper
     triangles (what the KS distance compares)."""
     fig = _new_figure(13.0, 4.2)
+    fig.set_layout_engine("constrained")
     axes = fig.subplots(1, 3)
     im = None
     for ax, m, name in zip(
@@ -273,7 +275,7 @@ def goodness_of_fit_panels(
     baseline (``{measure: value}``, e.g. the SC alone's FC correlation);
     measures of opposite directions never share an axis.
     """
-    names = [k for k in fitted if k in GOF_MEASURES] + [k for k in fitted if k not in GOF_MEASURES]
+    names = [k for k in GOF_MEASURES if k in fitted] + [k for k in fitted if k not in GOF_MEASURES]
     fig = _new_figure(3.2 * max(1, len(names)), 3.4)
     axes = fig.subplots(1, max(1, len(names)), squeeze=False)[0]
     for ax, name in zip(axes, names, strict=False):
