@@ -261,3 +261,24 @@ def test_about_leaves_the_configuration_out_of_the_command():
     assert info["command"] == "tvbo_pipe export --params '<configuration>' --log x"
     assert info["run_time"] == "3.0 s" and info["date"].endswith("Z")
     assert about.software_versions()["jinja2"]
+
+
+def test_figures_without_fcd_and_with_every_measure(tmp_path):
+    from matplotlib.image import imread
+
+    from tvbo_pipe.export import figures
+
+    rng = np.random.default_rng(0)
+    fcd = np.corrcoef(rng.normal(size=(12, 30)))
+    figures.fcd_matrices(tmp_path / "fcd.png", None, fcd, step_s=10.0, ks=None)
+    figures.goodness_of_fit_panels(
+        tmp_path / "gof.png",
+        {"FCCorrelation": 0.5, "FCRMSE": 0.3, "FCDKolmogorovSmirnov": 0.6},
+        {"FCCorrelation": 0.2, "FCRMSE": 0.4},
+        fresh={"FCCorrelation": [0.45, 0.5, 0.52]},
+        baseline={"FCCorrelation": 0.23},
+    )
+    figures.fc_matrices(tmp_path / "fc.png", fcd, fcd, labels=[f"R{k}" for k in range(12)])
+    for name in ("fcd.png", "gof.png", "fc.png"):
+        img = imread(tmp_path / name)
+        assert float(img[..., :3].std()) > 0.02, name
