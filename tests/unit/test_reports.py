@@ -182,6 +182,10 @@ def test_fit_that_fits_its_own_noise_is_flagged():
     gof["Fitted"]["FCCorrelation"] = 0.60
     v = subject_verdict(gof, _record(), _stage_jsons())
     assert any("partly fits its own noise" in f.text for f in v.flags)
+    assert not any("varies by" in f.text for f in v.flags)
+    gof["FreshSeeds"]["FCCorrelationStd"] = 0.13
+    v = subject_verdict(gof, _record(), _stage_jsons())
+    assert any("varies by ± 0.130 over fresh noise seeds" in f.text for f in v.flags)
 
 
 @pytest.mark.parametrize(
@@ -229,7 +233,9 @@ def test_group_report_sorts_marks_outliers_and_lists_flags(tmp_path):
     assert "<script>" in page and "sorted-asc" in page
     assert 'title="Fitted global parameter coupling.a"' in page
     assert 'href="../sub-01/report.html"' in page
-    assert "5 of 5 beat the SC-alone baseline" in doc.by_id["group-verdict"]
+    summary = doc.by_id["group-verdict"]
+    assert "5 of 5 beat the SC-alone baseline" in summary
+    assert "fit_global improved for 0 of 5; fit_regional improved for 5 of 5" in summary
     assert "sub-05" in page and "never left its start point" in page
     assert "table-layout: fixed" in page  # every column within the page width
 

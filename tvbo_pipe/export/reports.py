@@ -264,15 +264,18 @@ def group_report(
         if v.sc_fc_r is not None
         and (v.fresh_mean if v.fresh_mean is not None else v.fc_r or -2) > v.sc_fc_r
     )
-    improved = sum(
-        1
-        for v in verdicts
-        if any(s.startswith("improved") for st, s in v.stages if st != "explore")
-    )
+    per_stage: dict[str, list[int]] = {}
+    for v in verdicts:
+        for stage, status in v.stages:
+            if stage != "explore":
+                counts = per_stage.setdefault(stage, [0, 0])
+                counts[0] += status.startswith("improved")
+                counts[1] += 1
+    improved = "; ".join(f"{stage} improved for {k} of {n}" for stage, (k, n) in per_stage.items())
     summary = (
-        f"{beats} of {len(verdicts)} beat the SC-alone baseline (fresh-seed mean FC r); "
-        f"{improved} of {len(verdicts)} improved in at least one gradient fit stage; "
-        f"{sum(1 for v in verdicts if v.flags)} have flags."
+        f"{beats} of {len(verdicts)} beat the SC-alone baseline (fresh-seed mean FC r)"
+        + (f"; {improved}" if improved else "")
+        + f"; {sum(1 for v in verdicts if v.flags)} have flags."
     )
     flagged: list[tuple[str, list[Flag]]] = [
         (n, v.flags) for n, v in zip(names, verdicts, strict=True) if v.flags

@@ -23,6 +23,8 @@ BOUND_TOLERANCE = 1e-3
 MOVE_TOLERANCE = 1e-6
 #: Mean off-diagonal simulated FC above which the regime counts as saturated.
 SATURATED_FC = 0.9
+#: Standard deviation of the fresh-seed FC correlations above which the fit is flagged.
+FRESH_SPREAD = 0.05
 #: Standard deviation of the simulated BOLD below which a region counts as silent.
 SILENT_STD = 1e-10
 
@@ -269,6 +271,14 @@ def subject_verdict(
                     f"{v.fresh_mean:.3f} ± {v.fresh_std:.3f}: it partly fits its own noise",
                 )
             )
+    if v.fresh_std is not None and v.fresh_std > FRESH_SPREAD:
+        warn.append(
+            Flag(
+                "warn",
+                f"the FC r varies by ± {v.fresh_std:.3f} over fresh noise seeds "
+                f"(> {FRESH_SPREAD}): one simulation does not tell how good the fit is",
+            )
+        )
     if v.heldout_r is not None and v.retest_r is not None and v.heldout_r > v.retest_r:
         warn.append(
             Flag(
