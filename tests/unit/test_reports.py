@@ -175,6 +175,10 @@ def test_nan_fit_and_no_baseline_win(tmp_path):
     assert "the simulated BOLD holds NaN or infinite values" in texts
     assert any("does not beat the SC alone" in t for t in texts)
     assert "does not beat" in v.headline
+    gof["FreshSeeds"] = {"Seeds": [1, 2], "FCCorrelation": [0.5, None], "FCRMSE": [0.3, None],
+                         "FCCorrelationMean": None, "FCCorrelationStd": None}  # fmt: skip
+    v = subject_verdict(gof, _record(), _stage_jsons())
+    assert "1 of 2 fresh noise seeds gave no finite FC r" in [f.text for f in v.flags]
 
 
 def test_fit_that_fits_its_own_noise_is_flagged():

@@ -68,7 +68,7 @@ def _gof_rows(gof: Mapping[str, Any]) -> list[dict]:
         k for k in sorted(fitted) if k not in GOF_MEASURES
     ]:
         label, direction, _ = GOF_MEASURES.get(key, (key, "?", None))
-        values = fresh.get(key) or []
+        values = [x for x in fresh.get(key) or [] if x is not None]
         rows.append(
             {
                 "label": label,

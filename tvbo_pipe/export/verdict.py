@@ -225,7 +225,7 @@ def subject_verdict(
     v = Verdict(
         fc_r=_finite(fitted.get("FCCorrelation")),
         sc_fc_r=_finite((gof.get("Baseline") or {}).get("SCFCCorrelation")),
-        fresh_r=[float(x) for x in fresh.get("FCCorrelation", [])],
+        fresh_r=[float("nan") if x is None else float(x) for x in fresh.get("FCCorrelation", [])],
         fresh_mean=_finite(fresh.get("FCCorrelationMean")),
         fresh_std=_finite(fresh.get("FCCorrelationStd")),
         heldout_r=_finite(held.get("FCCorrelation")),
@@ -238,6 +238,9 @@ def subject_verdict(
         (bad if flag.level == "bad" else warn).append(flag)
     if v.fc_r is None:
         bad.append(Flag("bad", "the fitted FC correlation is not finite"))
+    lost = sum(1 for r in v.fresh_r if not math.isfinite(r))
+    if lost:
+        bad.append(Flag("bad", f"{lost} of {len(v.fresh_r)} fresh noise seeds gave no finite FC r"))
     for entry in record.get("Stages", []):
         stage = entry["Stage"]
         status = stage_status({**entry, **stage_jsons.get(stage, {})})

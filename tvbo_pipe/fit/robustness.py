@@ -49,6 +49,8 @@ def fresh_seed_fc(problem, state: Mapping, seeds: Sequence[int]) -> dict:
         ``{"Seeds": [...], "FCCorrelation": [...], "FCRMSE": [...],
         "FCCorrelationMean": x, "FCCorrelationStd": x}`` (correlations
         dimensionless; the standard deviation is the population one, ``ddof=0``).
+        A realisation without a finite value (NaN, silent regions) is ``None``
+        and makes the mean and standard deviation ``None``.
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -63,13 +65,19 @@ def fresh_seed_fc(problem, state: Mapping, seeds: Sequence[int]) -> dict:
 
     metrics = np.asarray(jax.vmap(one)(keys), dtype=float)
     r = metrics[:, 0]
+    finite = bool(np.all(np.isfinite(r)))
     return {
         "Seeds": seeds,
-        "FCCorrelation": [float(v) for v in r],
-        "FCRMSE": [float(v) for v in metrics[:, 1]],
-        "FCCorrelationMean": float(np.mean(r)),
-        "FCCorrelationStd": float(np.std(r)),
+        "FCCorrelation": [_json_float(v) for v in r],
+        "FCRMSE": [_json_float(v) for v in metrics[:, 1]],
+        "FCCorrelationMean": float(np.mean(r)) if finite else None,
+        "FCCorrelationStd": float(np.std(r)) if finite else None,
     }
+
+
+def _json_float(x: float) -> float | None:
+    """``x``, or ``None`` (JSON null) when it is not finite."""
+    return float(x) if np.isfinite(x) else None
 
 
 def sc_fc_correlation(weights: np.ndarray, fc_emp: np.ndarray) -> float:

@@ -250,7 +250,11 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
         outputs["fig_gof"],
         gof.get("Fitted", {}),
         gof.get("Start", {}),
-        fresh={k: fresh[k] for k in ("FCCorrelation", "FCRMSE") if k in fresh},
+        fresh={
+            k: [x for x in fresh[k] if x is not None]
+            for k in ("FCCorrelation", "FCRMSE")
+            if k in fresh
+        },
         baseline={"FCCorrelation": gof["Baseline"]["SCFCCorrelation"]}
         if "Baseline" in gof
         else None,
