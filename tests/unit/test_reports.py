@@ -199,6 +199,8 @@ def test_fit_that_fits_its_own_noise_is_flagged():
          "improved by 0.4 (loss 0.9 -> 0.5); all 30 steps used"),
         ({"Loss": 0.5, "StartLoss": 0.9, "Steps": 12, "StopReason": "plateau"},
          "improved by 0.4 (loss 0.9 -> 0.5); stopped on a plateau after 12 steps"),
+        ({"Loss": 0.5, "StartLoss": 0.9, "Steps": 12, "StopReason": "converged"},
+         "improved by 0.4 (loss 0.9 -> 0.5); stopped on a plateau after 12 steps"),
         ({"Loss": 0.9662, "StartLoss": 0.9662, "Steps": 16, "StopReason": "plateau"},
          "no improvement (best kept): loss 0.9662"),
         ({"Loss": float("nan"), "StartLoss": 0.9, "StopReason": "no finite loss"},

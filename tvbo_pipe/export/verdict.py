@@ -120,8 +120,10 @@ def stage_status(stage: Mapping[str, Any]) -> str:
     gain = start - loss
     if gain <= 1e-9 * max(1.0, abs(start)):
         return f"no improvement (best kept): loss {loss:.4g}{tail}"
+    plateau = f"stopped on a plateau after {stage.get('Steps')} steps"
     why = {
-        "plateau": f"stopped on a plateau after {stage.get('Steps')} steps",
+        "plateau": plateau,
+        "converged": plateau,  # what stage JSONs of earlier versions call a plateau
         "steps": f"all {stage.get('Steps')} steps used",
     }.get(str(stage.get("StopReason")), str(stage.get("StopReason", "")))
     return f"improved by {gain:.4g} (loss {start:.4g} -> {loss:.4g}); {why}{tail}"
