@@ -57,6 +57,10 @@ _EXPORTS: dict[str, str] = {
     "make_evaluator": "tvbo_pipe.fit.explore",
     "make_step": "tvbo_pipe.fit.optimize",
     "FitResult": "tvbo_pipe.fit.optimize",
+    # robustness and verdict of a fit (the reports)
+    "fresh_seed_fc": "tvbo_pipe.fit.robustness",
+    "sc_fc_correlation": "tvbo_pipe.fit.robustness",
+    "subject_verdict": "tvbo_pipe.export.verdict",
     # outputs
     "load_fitted": "tvbo_pipe.export.readback",
     "open_derivative": "tvbo_pipe.export.readback",

@@ -191,6 +191,12 @@ def stage_parser(name: str) -> argparse.ArgumentParser:
         metavar="DIR",
         help="folder for fit checkpoints (sets the stage's params['work_dir'])",
     )
+    p.add_argument(
+        "--log-dir",
+        default=None,
+        metavar="DIR",
+        help="the workflow's log folder, linked from the reports (sets params['log_dir'])",
+    )
     return p
 
 
@@ -213,6 +219,8 @@ def run_stage(name: str, argv: Sequence[str]) -> int:
         return 2
     if args.work_dir:
         params["work_dir"] = args.work_dir
+    if args.log_dir:
+        params["log_dir"] = args.log_dir
     stats = _configure_jax(args.jax_cache) if name in JAX_STAGES else None
     log = logging.getLogger("tvbo_pipe")
     try:

@@ -118,7 +118,7 @@ def test_fit_converges_and_stops_early():
     _, _, res = _quadratic_fit(learning_rate=0.05, steps=1000, tol=1e-9, patience=60)
     assert res.values["model.w"] == pytest.approx(1.3, abs=1e-3)
     assert res.values["coupling.a"] == pytest.approx(0.25, abs=1e-3)
-    assert res.stop_reason == "converged" and res.steps < 1000
+    assert res.stop_reason == "plateau" and res.steps < 1000
     assert res.losses[0] > res.loss and len(res.trajectory) == res.steps
 
 

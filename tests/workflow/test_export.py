@@ -185,7 +185,8 @@ def test_reports_show_the_data(runs):
     _, deriv, _ = runs
     page = layout.subject_path("report", deriv, prefix="sub-01", atlas="tiny")
     links = _links(page)
-    assert len(links.src) == 7  # FC, scatter, loss, exploration, regional, BOLD, goodness of fit
+    # FC, scatter, FCD, goodness of fit, loss, exploration, regional, BOLD
+    assert len(links.src) == 8
     for src in links.src:
         img = imread(page.parent / src)
         assert img.ndim == 3 and min(img.shape[:2]) > 100, src
@@ -195,6 +196,16 @@ def test_reports_show_the_data(runs):
     text = page.read_text()
     gof = json.loads(layout.subject_path("gof", deriv, prefix="sub-01", atlas="tiny").read_text())
     assert f"{gof['Fitted']['FCCorrelation']:.4g}" in text
+    # the verdict box states the gof JSON's fit r, SC baseline and fresh-seed r
+    fresh = gof["FreshSeeds"]
+    assert len(fresh["Seeds"]) == 5 == len(fresh["FCCorrelation"])
+    for value in (
+        f'id="fit-r">{gof["Fitted"]["FCCorrelation"]:.3f}<',
+        f'id="sc-r">{gof["Baseline"]["SCFCCorrelation"]:.3f}<',
+        f'id="fresh-r">{fresh["FCCorrelationMean"]:.3f} ± {fresh["FCCorrelationStd"]:.3f}<',
+    ):
+        assert value in text
+    assert text.index('id="verdict"') < text.index("<figure>")
     group = _links(layout.dataset_path("group_report", deriv))
     assert len(group.src) == 1 and imread(deriv / "group" / group.src[0]).std() > 0.02
     assert all((deriv / "group" / h).is_file() for h in group.href)
@@ -208,7 +219,8 @@ def test_group_table_has_one_row_per_subject(runs):
     header = lines[0].split("\t")
     rows = [dict(zip(header, ln.split("\t"), strict=True)) for ln in lines[1:]]
     assert [r["participant_id"] for r in rows] == [f"sub-{s}" for s in SUBJECTS]
-    for col in ("coupling.a", "model.w_mean", "fitted_FCCorrelation", "seconds_total"):
+    for col in ("coupling.a", "model.w_mean", "fitted_FCCorrelation", "seconds_total",
+                "baseline_SCFCCorrelation", "fresh_FCCorrelationMean"):  # fmt: skip
         assert col in header
     for r, s in zip(rows, SUBJECTS, strict=True):
         gof = json.loads(

@@ -70,6 +70,8 @@ CASES = {
     "fit_global": ({"fit_global": {"learning_rate": 0.1}}, FIT[1:]),
     "fit_regional": ({"fit_regional": {"steps": 2}}, FIT[2:]),
     "fit_regional off": ({"fit_regional": {"enabled": False}}, FIT[3:]),
+    "simulate_fitted.fresh_seeds": ({"simulate_fitted": {"fresh_seeds": 2}}, FIT[3:]),
+    "simulate_fitted.fcd_ks_flag": ({"simulate_fitted": {"fcd_ks_flag": 0.3}}, EXPORT),
     "bids_dir (moved dataset)": ("bids_dir", [r for r in EVERYTHING if r != "model_description"]),
     "tvbo_pipe version": ("version", EVERYTHING),
     # places and resources, not settings: nothing reruns

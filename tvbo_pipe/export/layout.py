@@ -62,6 +62,8 @@ SUBJECT_OUTPUTS: dict[str, str] = {
     "fig_regional": "{subdir}/figures/{prefix}_desc-regional_profile.png",
     "fig_bold": "{subdir}/figures/{prefix}_desc-bold_traces.png",
     "fig_gof": "{subdir}/figures/{prefix}_desc-gof_bar.png",
+    # report additions (issue 12): FCD figure
+    "fig_fcd": "{subdir}/figures/{prefix}_desc-fcd_matrix.png",
     "report": "{subdir}/{prefix}_desc-fit_report.html",
     "provenance": "{subdir}/prov/{prefix}_desc-openminds_prov.jsonld",
 }
@@ -96,13 +98,17 @@ EXPORT_OUTPUTS = (
     "fig_regional",
     "fig_bold",
     "fig_gof",
+    "fig_fcd",
     "report",
     "provenance",
 )
 
 #: Outputs whose bytes may differ between two runs on the same inputs: they
 #: hold run times or the provenance record's timestamps.
-VOLATILE_OUTPUTS = frozenset({"provenance", "group_provenance", "group_table", "group_report"})
+#: The reports carry their date, host and run times (About section).
+VOLATILE_OUTPUTS = frozenset(
+    {"provenance", "group_provenance", "group_table", "group_report", "report"}
+)
 
 #: JSON keys holding run times (seconds); the only other content that differs
 #: between two runs on the same inputs.

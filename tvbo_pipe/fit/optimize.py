@@ -69,7 +69,10 @@ class FitResult:
         trajectory: Parameter values at every step (before its update).
         accepted: Whether each step's update was applied.
         steps: Steps run (including resumed ones).
-        stop_reason: ``"steps"``, ``"converged"`` or ``"no finite loss"``.
+        stop_reason: ``"steps"`` (the step budget ran out), ``"plateau"`` (no
+            improvement above ``tol`` for ``patience`` steps: not a proof of
+            convergence, the loss may never have left its start) or
+            ``"no finite loss"``.
         rejected: Number of rejected (non-finite) steps.
         seconds: Wall time of this call.
     """
@@ -336,7 +339,7 @@ def fit(
         if ckpt is not None and checkpoint_every and (k + 1) % checkpoint_every == 0:
             _save_checkpoint(ckpt, state, history, digest)
         if patience and since_best >= patience:
-            stop_reason = "converged"
+            stop_reason = "plateau"
             log.info(
                 "%s: no improvement > %g for %d steps; stopping at step %d",
                 label,

@@ -179,7 +179,7 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
     import yaml
 
     from ..experiment import Experiment
-    from ..export import figures, layout, openminds, reports
+    from ..export import figures, layout, openminds
     from ..export.derivative import FIT_STAGES, fitted_param_record, nodeindices_rows, param_xml
     from ..io.relmat import read_relmat, write_json, write_text_atomic, write_tsv_table
 
@@ -226,7 +226,8 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
 
     # figures
     title = subject
-    figures.fc_matrices(outputs["fig_fc"], fc_emp, fc_sim, title=f"{title}: FC")
+    series = _read_series(inputs["sim_bold"])
+    figures.fc_matrices(outputs["fig_fc"], fc_emp, fc_sim, labels=labels, title=f"{title}: FC")
     figures.fc_scatter(outputs["fig_fc_scatter"], fc_emp, fc_sim, title=title)
     curves = {}
     for stage in ("fit_global", "fit_regional"):
@@ -237,7 +238,6 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
     figures.regional_profiles(
         outputs["fig_regional"], regional, labels, title=f"{title}: regional parameters"
     )
-    series = _read_series(inputs["sim_bold"])
     figures.bold_traces(
         outputs["fig_bold"],
         series,
@@ -245,17 +245,37 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
         labels,
         title=f"{title}: simulated BOLD",
     )
-    figures.goodness_of_fit_bars(
+    fresh = gof.get("FreshSeeds") or {}
+    figures.goodness_of_fit_panels(
         outputs["fig_gof"],
         gof.get("Fitted", {}),
         gof.get("Start", {}),
+        fresh={
+            k: [x for x in fresh[k] if x is not None]
+            for k in ("FCCorrelation", "FCRMSE")
+            if k in fresh
+        },
+        baseline={"FCCorrelation": gof["Baseline"]["SCFCCorrelation"]}
+        if "Baseline" in gof
+        else None,
         title=f"{title}: goodness of fit",
+    )
+    fcd_cfg = params.get("empirical_fc", {}).get("fcd", {})
+    figures.fcd_matrices(
+        outputs["fig_fcd"],
+        read_relmat(inputs["empirical_fcd"])[0] if inputs.get("empirical_fcd") else None,
+        read_relmat(inputs["sim_fcd"])[0] if inputs.get("sim_fcd") else None,
+        step_s=float(fcd_cfg.get("step_s") or 1.0),
+        ks=gof.get("Fitted", {}).get("FCDKolmogorovSmirnov"),
+        title=f"{title}: FCD",
     )
 
     # report
     figs = [
         (outputs["fig_fc"], "Empirical and simulated FC"),
         (outputs["fig_fc_scatter"], "Simulated against empirical FC"),
+        (outputs["fig_fcd"], "Empirical and simulated FCD"),
+        (outputs["fig_gof"], "Goodness of fit, each measure with its direction"),
         (outputs["fig_loss"], "Loss during the fits"),
     ]
     if inputs.get("explore_heatmap"):
@@ -263,7 +283,6 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
     figs += [
         (outputs["fig_regional"], "Fitted regional parameters"),
         (outputs["fig_bold"], "Simulated BOLD of a few regions"),
-        (outputs["fig_gof"], "Goodness of fit"),
     ]
     files = [
         (outputs["fitted_param_xml"], "fitted parameters (BEP034, LEMS)"),
@@ -275,16 +294,19 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
         (inputs["model_eq"], "model equations (BEP034, LEMS)"),
         (outputs["provenance"], "openMINDS provenance (JSON-LD)"),
     ]
-    page = reports.subject_report(
+    page = _subject_page(
         outputs["report"],
-        prefix=subject,
-        model=experiment.model.name,
-        coupling=experiment.coupling.name,
+        subject=subject,
+        params=params,
+        experiment=experiment,
         record=record,
         gof=gof,
+        stage_jsons={stage: result for stage, result, _ in stage_results},
+        series=series,
+        fc_sim=fc_sim,
+        labels=labels,
         figures=figs,
         files=files,
-        n_regions=len(labels),
     )
     write_text_atomic(outputs["report"], page)
 
@@ -299,6 +321,42 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
         "subject %s: exported %d fitted parameters, report and provenance", subject, len(fitted)
     )
     return record
+
+
+def _subject_page(path, *, subject, params, experiment, record, gof, stage_jsons, series,
+                  fc_sim, labels, figures, files) -> str:  # fmt: skip
+    """The subject's HTML report: verdict, figures, methods, warnings, About."""
+    from ..export import about, reports
+    from ..export.methods import methods_text
+    from ..export.verdict import subject_verdict
+
+    ks_flag = float(params.get("simulate_fitted", {}).get("fcd_ks_flag", 0.5))
+    verdict = subject_verdict(
+        gof, record, stage_jsons, bold=series, fc_sim=fc_sim, fcd_ks_flag=ks_flag
+    )
+    paragraphs, references = methods_text(_fit_experiment(params), params)
+    logs = about.subject_logs(params.get("log_dir"), subject)
+    seconds = [s.get("Seconds") for s in stage_jsons.values()] + [gof.get("Seconds")]
+    known = [float(x) for x in seconds if x is not None]
+    return reports.subject_report(
+        path,
+        prefix=subject,
+        model=experiment.model.name,
+        record=record,
+        gof=gof,
+        verdict=verdict,
+        labels=labels,
+        figures=figures,
+        files=files,
+        methods=paragraphs,
+        references=references,
+        about=about.run_info(sum(known) if known else None),
+        versions=about.software_versions(),
+        logs=logs,
+        warnings=about.log_warnings(logs),
+        config={k: v for k, v in params.items() if k != "log_dir"},
+        fcd_ks_flag=ks_flag,
+    )
 
 
 def _read_series(path) -> np.ndarray:
@@ -370,6 +428,56 @@ def dataset_files(inputs: Paths, outputs: Paths, params: Mapping, *, subject=Non
     )
 
 
+#: Robustness columns of the group table (from the gof JSON), and their descriptions.
+_ROBUSTNESS_COLUMNS: dict[str, dict[str, str]] = {
+    "baseline_SCFCCorrelation": {
+        "Description": "Pearson r between the SC weights and the empirical FC (upper "
+        "triangles): the baseline a model has to beat"
+    },
+    "fresh_FCCorrelationMean": {
+        "Description": "Mean FC correlation of the fitted model over fresh noise seeds"
+    },
+    "fresh_FCCorrelationStd": {
+        "Description": "Standard deviation (ddof 0) of the FC correlation over fresh noise seeds"
+    },
+    "heldout_FCCorrelation": {
+        "Description": "FC correlation of the fitted model with the held-out runs' FC"
+    },
+    "heldout_TestRetestFCCorrelation": {
+        "Description": "Correlation of the empirical FCs of the fitted and the held-out runs "
+        "(test-retest: the ceiling of heldout_FCCorrelation)"
+    },
+}
+
+
+def _robustness_columns(row: dict, gof: Mapping[str, Any]) -> dict:
+    """``row`` with the gof JSON's Baseline, FreshSeeds and HeldOut FC correlations."""
+    fresh, held = gof.get("FreshSeeds") or {}, gof.get("HeldOut") or {}
+    values = {
+        "baseline_SCFCCorrelation": (gof.get("Baseline") or {}).get("SCFCCorrelation"),
+        "fresh_FCCorrelationMean": fresh.get("FCCorrelationMean"),
+        "fresh_FCCorrelationStd": fresh.get("FCCorrelationStd"),
+        "heldout_FCCorrelation": held.get("FCCorrelation"),
+        "heldout_TestRetestFCCorrelation": held.get("TestRetestFCCorrelation"),
+    }
+    return row | {k: v for k, v in values.items() if v is not None}
+
+
+def _group_verdict(root: Path, prefix: str, record: Mapping, gof: Mapping, params: Mapping):
+    """A subject's verdict for the group page (stage JSONs and simulated FC read back)."""
+    from ..export import layout
+    from ..export.verdict import subject_verdict
+    from ..io.relmat import read_relmat
+
+    stage_jsons = {
+        s["Stage"]: _json(root / s["Source"].removeprefix("bids::")) for s in record["Stages"]
+    }
+    fc_path = layout.subject_path("sim_fc", root, prefix=prefix, atlas=params["atlas"])
+    fc_sim = read_relmat(fc_path)[0] if fc_path.is_file() else None
+    ks_flag = float(params.get("simulate_fitted", {}).get("fcd_ks_flag", 0.5))
+    return subject_verdict(gof, record, stage_jsons, fc_sim=fc_sim, fcd_ks_flag=ks_flag)
+
+
 def group_summary(inputs: Paths, outputs: Paths, params: Mapping, *, subject=None) -> list[dict]:
     """Group table (one row per subject-session), figure, page and provenance.
 
@@ -378,7 +486,7 @@ def group_summary(inputs: Paths, outputs: Paths, params: Mapping, *, subject=Non
     ``model_report``. ``params``: ``prefixes``, ``atlas``, ``bids_dir`` and
     what :func:`subject_run` records.
     """
-    from ..export import figures, layout, openminds, reports
+    from ..export import about, figures, layout, openminds, reports
     from ..export.derivative import group_row, group_table
     from ..io.relmat import write_json, write_text_atomic, write_tsv_table
 
@@ -395,12 +503,12 @@ def group_summary(inputs: Paths, outputs: Paths, params: Mapping, *, subject=Non
             src = stage["Source"].removeprefix("bids::")
             seconds[stage["Stage"]] = _json(root / src).get("Seconds")
         seconds["simulate_fitted"] = gof.get("Seconds")
-        rows.append(
-            group_row(
-                prefix, rec["Values"], gof, {k: v for k, v in seconds.items() if v is not None}
-            )
+        row = group_row(
+            prefix, rec["Values"], gof, {k: v for k, v in seconds.items() if v is not None}
         )
+        rows.append(_robustness_columns(row, gof))
     header, table, desc = group_table(rows)
+    desc.update({k: v for k, v in _ROBUSTNESS_COLUMNS.items() if k in desc})
     write_tsv_table(outputs["group_table"], header, table)
     write_json(outputs["group_table_json"], desc)
     scalar = {}
@@ -408,6 +516,7 @@ def group_summary(inputs: Paths, outputs: Paths, params: Mapping, *, subject=Non
         vals = [r.get(k) for r in rows]
         if (
             k not in ("participant_id", "session_id")
+            and k not in _ROBUSTNESS_COLUMNS
             and not k.startswith(("fitted_", "start_", "seconds_"))
             and not k.endswith(("_mean", "_std"))
         ):
@@ -418,19 +527,29 @@ def group_summary(inputs: Paths, outputs: Paths, params: Mapping, *, subject=Non
         np.array([g["Fitted"]["FCCorrelation"] for g in gofs]),
         np.array([g["Start"]["FCCorrelation"] for g in gofs]),
         scalar,
+        baseline=np.array([r.get("baseline_SCFCCorrelation", np.nan) for r in rows], dtype=float),
+        fresh=[(g.get("FreshSeeds") or {}).get("FCCorrelation", []) for g in gofs],
     )
     model = records[0]["Model"] if records else ""
+    verdicts = [
+        _group_verdict(root, p, rec, gof, params)
+        for p, rec, gof in zip(prefixes, records, gofs, strict=True)
+    ]
     page = reports.group_report(
         outputs["group_report"],
         header=header,
         rows=table,
+        descriptions=desc,
         figure=outputs["group_figure"],
         subject_pages=list(zip(prefixes, pages, strict=True)),
+        verdicts=verdicts,
         model=model,
         model_files=[
             (inputs["model_eq"], "model equations (BEP034, LEMS)"),
             (inputs["model_report"], "model description (Markdown)"),
         ],
+        about=about.run_info(None),
+        versions=about.software_versions(),
     )
     write_text_atomic(outputs["group_report"], page)
     runs = [subject_run(root, p, atlas=params["atlas"], params=params) for p in prefixes]

@@ -311,7 +311,9 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
 
     Writes the simulated BOLD time series (TSV + JSON), simulated FC and FCD
     relmats, the goodness of fit (JSON, also at the starting values for
-    comparison), and the experiment with the fitted values (YAML).
+    comparison; with ``FreshSeeds``: the fitted model over
+    ``simulate_fitted.fresh_seeds`` fresh noise seeds, and ``Baseline``: the
+    SC-FC correlation), and the experiment with the fitted values (YAML).
     """
     import jax
 
@@ -364,6 +366,8 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
                 **goodness_of_fit(fc_sim, fc_held),
                 "TestRetestFCCorrelation": held_meta.get("TestRetestFCCorrelation"),
             }
+        # robustness: fresh noise seeds, and the SC alone as the baseline
+        robust = _robustness(problem, conn, params)
     labels = conn.labels
     from ..export.derivative import simulation_sidecar
 
@@ -432,6 +436,7 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
         result["MeanFCOfRealisations"] = mean_fc
     if heldout is not None:
         result["HeldOut"] = heldout
+    result.update(robust)
     write_json(outputs["gof"], result)
     fitted_exp = _fitted_experiment(problem.experiment, fitted, outputs["experiment"], inputs)
     write_text_atomic(outputs["experiment"], fitted_exp.dumps())
@@ -444,6 +449,18 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
         seconds,
     )
     return result
+
+
+def _robustness(problem, conn: Connectome, params: Mapping) -> dict:
+    """``FreshSeeds`` (the fitted model over ``simulate_fitted.fresh_seeds``
+    fresh noise seeds) and ``Baseline`` (SC-FC correlation) of the gof JSON."""
+    from ..fit.robustness import fresh_seed_fc, fresh_seeds, sc_fc_correlation
+
+    k = int(params.get("simulate_fitted", {}).get("fresh_seeds", 5))
+    seeds = fresh_seeds(problem.experiment.integration.seed, k)
+    fresh = fresh_seed_fc(problem, problem.state, seeds)
+    baseline = sc_fc_correlation(np.asarray(conn.weights), np.asarray(problem.fc_emp))
+    return {"FreshSeeds": fresh, "Baseline": {"SCFCCorrelation": baseline}}
 
 
 def _fitted_experiment(experiment, fitted: Mapping, out_path, inputs: Paths):

@@ -40,6 +40,9 @@ def export_params():
     for stage in ("explore", "fit_global", "fit_regional"):
         if config[stage]["enabled"]:
             sections[stage] = config[stage]
+    # the reports' methods text and flags
+    sections["observation"] = config["observation"]
+    sections["simulate_fitted"] = config["simulate_fitted"]
     return sections
 
 
@@ -55,6 +58,8 @@ def export_inputs(wildcards):
             "fit_global_trajectory",
             "fit_regional_params",
             "fit_regional_trajectory",
+            "empirical_fcd",
+            "sim_fcd",
         )
         if n in SUBJECT_NAMES
     ]
@@ -106,14 +111,26 @@ rule model_description:
         "{PYTHON} -m tvbo_pipe model_description {params.cli} --params {params.config:q} --log {log:q}"
 
 
+def report_cli(wildcards, input, output, threads):
+    """cli_args, and the logs folder the report links (a place, not a setting: no rerun)."""
+    return cli_args(wildcards, input, output, threads, {"log-dir": LOGS})
+
+
 rule export:
     input:
         unpack(export_inputs),
     output:
-        **{n: out(n) for n in layout.EXPORT_OUTPUTS},
+        **{n: out(n) for n in layout.EXPORT_OUTPUTS if n != "report" and not n.startswith("fig_")},
+        # `snakemake --report` carries the reports and figures
+        report=report(out("report"), category="Subject reports", subcategory="{prefix}"),
+        **{
+            n: report(out(n), category="Subject figures", subcategory="{prefix}")
+            for n in layout.EXPORT_OUTPUTS
+            if n.startswith("fig_")
+        },
     params:
         config=stage_params(**export_params()),
-        cli=cli_args,
+        cli=report_cli,
     log:
         f"{LOGS}/{{subdir}}/{{prefix}}_export.log",
     benchmark:
@@ -148,8 +165,8 @@ rule group_summary:
     output:
         group_table=dout("group_table"),
         group_table_json=dout("group_table_json"),
-        group_figure=dout("group_figure"),
-        group_report=dout("group_report"),
+        group_figure=report(dout("group_figure"), category="Group report"),
+        group_report=report(dout("group_report"), category="Group report"),
         group_provenance=dout("group_provenance"),
     params:
         config=stage_params(prefixes=PREFIXES, **export_params()),

@@ -37,6 +37,7 @@ def fit_params(stage):
     sections = {"experiment": EXPERIMENT, "simulation": config["simulation"]}
     if stage == "simulate_fitted":
         sections["fcd"] = config["empirical_fc"]["fcd"]
+        sections["simulate_fitted"] = {"fresh_seeds": config["simulate_fitted"]["fresh_seeds"]}
     else:
         sections["observation"] = config["observation"]
         sections[stage] = {k: v for k, v in config[stage].items() if k != "enabled"}
