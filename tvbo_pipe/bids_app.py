@@ -419,9 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         passthrough = []
     args, extra = parser().parse_known_args(argv)
     extra = [*extra, *passthrough]
+    if not args.skip_bids_validation and Path(args.bids_dir).is_dir():
+        validate_input(args.bids_dir)  # before anything is written
     cmd, work = snakemake_command(args, extra)
-    if not args.skip_bids_validation:
-        validate_input(args.bids_dir)
     print(f"tvbo-pipe: logs in {work / 'logs'}", file=sys.stderr)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # the rules call the tvbo-pipe console script of this environment

@@ -147,3 +147,4 @@ def test_invalid_input_stops_the_run_naming_the_errors(tmp_path):
     with pytest.raises(SystemExit, match=r"sub-01_T1w_broken\.nii\.gz") as exc:
         bids_app.main([str(bids), str(tmp_path / "out"), "participant", "-n"])
     assert "--skip-bids-validation" in str(exc.value)
+    assert not (tmp_path / "out").exists()  # stopped before writing anything
