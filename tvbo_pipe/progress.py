@@ -44,11 +44,17 @@ class Progress:
         self._finished: str | None = None
         self._in_block = False
         self._in_error = False
+        self._in_header = False
         self.done: list[str] = []
 
     def feed(self, line: str) -> str | None:
         """One line of Snakemake's output (without the newline) -> what to show."""
         text = line.rstrip("\n")
+        if text == "SNAKEMAKE":  # Snakemake's banner, up to the next blank line
+            self._in_header = True
+        if self._in_header:
+            self._in_header = bool(text.strip())
+            return None
         if self._in_error:
             self._in_error = bool(text.strip())
             return text

@@ -89,6 +89,12 @@ def test_bids_filter_file_updates_the_input_filters(tmp_path):
 
 def test_progress_lines_name_subject_rule_and_count():
     lines = """\
+SNAKEMAKE
+=========
+  Date: 2026-12-02 16:18:34
+  Snakemake version: 9.27.1
+
+Building DAG of jobs...
 [Wed Dec  2 17:00:00 2026]
 rule fit_global:
     input: a, b
