@@ -406,7 +406,9 @@ def run_compact(cmd: Sequence[str], work: Path, env: dict) -> int:
 def reports(out: Path) -> list[Path]:
     """The HTML reports under OUTPUT_DIR (subject and group), sorted."""
     return sorted(
-        p for p in out.rglob("*.html") if not any(part.startswith(".") for part in p.parts)
+        p
+        for p in out.rglob("*.html")
+        if not any(part.startswith(".") for part in p.relative_to(out).parts)
     )
 
 

@@ -131,6 +131,16 @@ Job stats:
     ]
 
 
+def test_reports_found_under_the_output_not_the_work_dir(tmp_path):
+    out = tmp_path / ".hidden_parent" / "out"  # only folders inside OUT are skipped
+    report = out / "sub-01" / "sub-01_desc-fit_report.html"
+    hidden = out / ".tvbo_pipe" / "report.html"
+    for p in (report, hidden):
+        p.parent.mkdir(parents=True)
+        p.write_text("<html></html>")
+    assert bids_app.reports(out) == [report]
+
+
 needs_validator = pytest.mark.skipif(
     shutil.which("bids-validator-deno") is None, reason="bids-validator-deno not installed"
 )

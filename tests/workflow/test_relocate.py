@@ -3,6 +3,7 @@ plans no job (Snakemake compares recorded input paths and params)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,10 @@ def test_bids_app_output_moved_with_its_input_reruns_nothing(tmp_path):
     res = tvbo_pipe(str(bids), str(before / "out"), *opts, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (before / "out" / "sub-02").is_dir()
+    # one compact line per finished job; Snakemake's own output in the log
+    assert re.search(r"^sub-02: empirical_fc done \(\d+/\d+\)$", res.stderr, re.M), res.stderr
+    assert "Building DAG" not in res.stderr
+    assert "Building DAG" in (before / "out" / ".tvbo_pipe" / "logs" / "snakemake.log").read_text()
     written = (before / "out" / ".tvbo_pipe" / "config.yaml").read_text()
     assert str(tmp_path) not in written.replace(str(REPO), "")
 
