@@ -1,8 +1,16 @@
 # tvbo_pipe: fit whole-brain network models to every subject of a BIDS dataset.
-# Run `snakemake --cores N`; settings in config/config.yaml (schema: workflow/schemas/).
+# Run `snakemake --cores N` (each rule in workflow/envs/tvbo_pipe.yaml with
+# `--sdm conda`); settings in config/config.yaml (schema: workflow/schemas/).
 from snakemake.utils import min_version
 
+from tvbo_pipe import __version__
+
 min_version("9.0")
+
+
+# The BIDS-app image (Dockerfile, Apptainer.def) that every rule runs in with
+# --software-deployment-method apptainer; with conda, workflow/envs/tvbo_pipe.yaml.
+container: f"docker://ghcr.io/tvbo-pipe/tvbo_pipe:{__version__}"
 
 
 configfile: "config/config.yaml"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sysconfig
 from pathlib import Path
 
 import jax
@@ -13,6 +15,13 @@ from tvbo_pipe.io.relmat import write_json, write_relmat, write_tsv_table
 jax.config.update("jax_enable_x64", True)
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config) -> None:
+    """Workflow rules call the ``tvbo-pipe`` console script: find this
+    environment's, also when its bin/ is not on PATH (python run by path)."""
+    scripts = sysconfig.get_path("scripts")
+    os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
 
 
 def make_tiny_bids(

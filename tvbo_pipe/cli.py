@@ -1,8 +1,10 @@
-"""Command line: ``python -m tvbo_pipe STAGE ...`` runs one workflow stage.
+"""Command line: ``tvbo-pipe run STAGE ...`` runs one workflow stage.
 
-Each Snakemake rule calls one stage::
+Each Snakemake rule calls one stage through the ``tvbo-pipe`` console script
+(``python -m tvbo_pipe run STAGE`` and ``python -m tvbo_pipe STAGE`` are the
+same)::
 
-    python -m tvbo_pipe connectome --subject sub-01 \\
+    tvbo-pipe run connectome --subject sub-01 \\
         --in weights=w.tsv --in lengths=l.tsv \\
         --out sc_weights=... --out sc_lengths=... \\
         --params '{"connectome": {...}}' --log logs/connectome/sub-01.log --threads 1
@@ -160,9 +162,7 @@ def _setup_logging(log_file: str | None) -> None:
 
 
 def stage_parser(name: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=f"python -m tvbo_pipe {name}", description=f"Run the {name} stage."
-    )
+    p = argparse.ArgumentParser(prog=f"tvbo-pipe run {name}", description=f"Run the {name} stage.")
     p.add_argument(
         "--subject", default=None, help="subject-session prefix, e.g. sub-01 or sub-01_ses-1"
     )
@@ -245,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return render_main(argv[1:])
     from .stages import STAGES
 
+    if argv[:1] == ["run"] and len(argv) > 1 and argv[1] in STAGES:
+        return run_stage(argv[1], argv[2:])
     if argv and argv[0] in STAGES:
         return run_stage(argv[0], argv[1:])
     from .bids_app import main as bids_app_main

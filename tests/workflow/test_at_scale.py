@@ -80,7 +80,7 @@ def test_bids_app_participant_then_group(tmp_path):
     (tmp_path / "my_config.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "derivatives" / "tvbo_pipe"
     common = [str(bids), str(out)]
-    opts = ["--config", "my_config.yaml", "--cores", "2"]
+    opts = ["--config-file", "my_config.yaml", "--cores", "2"]
 
     res = tvbo_pipe(*common, "participant", "--participant-label", "01", *opts, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -127,7 +127,7 @@ def test_bids_app_rejects_a_bad_config_key(tmp_path):
     bids = make_tiny_bids(tmp_path / "bids")
     (tmp_path / "c.yaml").write_text("connectome: {normalize: max}\n")
     res = tvbo_pipe(
-        str(bids), str(tmp_path / "out"), "participant", "--config", "c.yaml", cwd=tmp_path
+        str(bids), str(tmp_path / "out"), "participant", "--config-file", "c.yaml", cwd=tmp_path
     )
     assert res.returncode != 0 and "connectome.normalize" in res.stderr
 

@@ -14,8 +14,9 @@ the subject level (no ``ses-`` entity).
 from __future__ import annotations
 
 import logging
+import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ConfigError, InputError
@@ -173,7 +174,7 @@ def discover(cfg: dict) -> list[Unit]:
         for session in sessions:
             unit = _discover_unit(layout, cfg, subject, session)
             if unit is not None:
-                units.append(unit)
+                units.append(_spelled_under(unit, layout.root, str(cfg["bids_dir"])))
     if not units:
         raise InputError(
             "no subject has the inputs the configuration asks for "
@@ -182,6 +183,27 @@ def discover(cfg: dict) -> list[Unit]:
             key="inputs",
         )
     return units
+
+
+def _spelled_under(unit: Unit, root: str, bids_dir: str) -> Unit:
+    """``unit`` with its paths (absolute, as pybids returns them) spelled under
+    ``bids_dir`` as the configuration gives it: relative when bids_dir is, so that
+    a run moved or copied together with its inputs has the same input paths
+    (Snakemake reruns a job whose input paths change)."""
+
+    def spell(path: str | None) -> str | None:
+        if path is None:
+            return None
+        rel = os.path.relpath(path, root)
+        return path if rel.startswith("..") else os.path.join(bids_dir, rel)
+
+    return replace(
+        unit,
+        sc_weights=spell(unit.sc_weights),
+        sc_lengths=spell(unit.sc_lengths),
+        functional=tuple(spell(p) for p in unit.functional),
+        dseg=spell(unit.dseg),
+    )
 
 
 def _discover_unit(layout, cfg: dict, subject: str, session: str | None) -> Unit | None:

@@ -10,6 +10,7 @@ without Snakemake and is called by ``python -m tvbo_pipe STAGE``.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -50,7 +51,9 @@ def dataset_description(inputs: Paths, outputs: Paths, params: Mapping, *, subje
     """Write the derivative dataset's ``dataset_description.json``.
 
     ``params``: ``bids_dir`` (the source dataset, recorded in SourceDatasets
-    and as the ``raw`` dataset link that ``bids:raw:`` URIs refer to).
+    and as the ``raw`` dataset link that ``bids:raw:`` URIs refer to; a relative
+    one is recorded relative to the derivative's root). Inside the tvbo_pipe
+    container, ``GeneratedBy[0].Container`` names it (:mod:`tvbo_pipe.container`).
     """
     from ..io.relmat import write_json
 
@@ -61,7 +64,18 @@ def dataset_description(inputs: Paths, outputs: Paths, params: Mapping, *, subje
         import json
 
         source_name = json.loads(src_desc.read_text()).get("Name")
-    source = {"URL": str(bids_dir)}
+    from ..container import container_record
+
+    generated_by = {"Name": "tvbo_pipe", "Version": __version__, "CodeURL": CODE_URL}
+    if container := container_record():  # inside the Docker/Apptainer image
+        generated_by["Container"] = container
+    # a relative bids_dir is relative to the working directory: record it relative
+    # to the derivative's root, so that the link holds wherever both are moved
+    raw = str(bids_dir)
+    if not os.path.isabs(raw):
+        root = os.path.dirname(os.path.abspath(outputs["dataset_description"]))
+        raw = os.path.relpath(os.path.abspath(raw), root)
+    source = {"URL": raw}
     if source_name:
         source["Name"] = source_name
     write_json(
@@ -70,9 +84,9 @@ def dataset_description(inputs: Paths, outputs: Paths, params: Mapping, *, subje
             "Name": "tvbo_pipe: fitted whole-brain network models",
             "BIDSVersion": "1.10.0",
             "DatasetType": "derivative",
-            "GeneratedBy": [{"Name": "tvbo_pipe", "Version": __version__, "CodeURL": CODE_URL}],
+            "GeneratedBy": [generated_by],
             "SourceDatasets": [source],
-            "DatasetLinks": {"raw": str(bids_dir)},
+            "DatasetLinks": {"raw": raw},
         },
     )
 

@@ -1,15 +1,6 @@
 # Connectome stage: load, check and normalise each subject's SC.
 
 
-def connectome_inputs(wildcards):
-    u = unit(wildcards)
-    files = {}
-    if u.sc_weights:
-        files["weights"] = u.sc_weights
-    if u.sc_lengths:
-        files["lengths"] = u.sc_lengths
-    return files
-
 
 rule connectome:
     input:
@@ -27,6 +18,8 @@ rule connectome:
             bids_dir=config["bids_dir"],
         ),
         cli=cli_args,
+    conda:
+        ENV
     log:
         f"{LOGS}/{{subdir}}/{{prefix}}_connectome.log",
     benchmark:
@@ -36,4 +29,4 @@ rule connectome:
         mem_mb=1000,
         runtime=10,
     shell:
-        "{PYTHON} -m tvbo_pipe connectome {params.cli} --params {params.config:q} --log {log:q}"
+        "tvbo-pipe run connectome {params.cli} --params {params.config:q} --log {log:q}"

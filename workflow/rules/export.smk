@@ -1,71 +1,21 @@
 # Export: the derivative's model files (BEP034), reports, provenance (openMINDS),
-# group summary and dataset files (README, participants, .bidsignore, code/).
+# group summary and dataset files (dataset_description.json, README, participants,
+# .bidsignore, code/).
 # Subject exports and the group summary run when simulate_fitted does.
 
-MODEL = EXPERIMENT["model"]["name"]
-EXPORTING = config["simulate_fitted"]["enabled"]
-SUBJECT_NAMES, DATASET_NAMES = layout.enabled_outputs(config)
-PREFIXES = sorted(UNITS)
-# Settings only: places (logs, benchmarks, checkpoints, caches) rerun nothing.
-PLACES = ("log_dir", "benchmark_dir", "work_dir", "jax_cache_dir")
 
-
-def dout(name):
-    """Dataset-level output pattern of `name` (model name filled in)."""
-    return layout.pattern(name, OUT, atlas=config["atlas"], model=MODEL)
-
-
-def export_targets():
-    """The export and dataset files a run writes (added to all_outputs)."""
-    targets = [dout(n) for n in DATASET_NAMES if n != "dataset_description"]
-    if EXPORTING:
-        for prefix in PREFIXES:
-            targets += [
-                layout.subject_path(n, OUT, prefix=prefix, atlas=config["atlas"])
-                for n in layout.EXPORT_OUTPUTS
-            ]
-    return targets
-
-
-def export_params():
-    """What the subject export and the group record (provenance configuration)."""
-    sections = {
-        "experiment": EXPERIMENT,
-        "simulation": config["simulation"],
-        "connectome": config["connectome"],
-        "empirical_fc": config["empirical_fc"],
-        "atlas": config["atlas"],
-        "bids_dir": config["bids_dir"],
-    }
-    for stage in ("explore", "fit_global", "fit_regional"):
-        if config[stage]["enabled"]:
-            sections[stage] = config[stage]
-    # the reports' methods text and flags
-    sections["observation"] = config["observation"]
-    sections["simulate_fitted"] = config["simulate_fitted"]
-    return sections
-
-
-def export_inputs(wildcards):
-    names = ["sc_weights", "sc_lengths", "empirical_fc", "sim_fc", "sim_bold", "sim_bold_json"]
-    names += ["gof", "fitted_experiment"]
-    names += [
-        n
-        for n in (
-            "explore_best",
-            "explore_heatmap",
-            "fit_global_params",
-            "fit_global_trajectory",
-            "fit_regional_params",
-            "fit_regional_trajectory",
-            "empirical_fcd",
-            "sim_fcd",
-        )
-        if n in SUBJECT_NAMES
-    ]
-    files = {n: out(n).format(**wildcards) for n in names}
-    files["model_eq"] = dout("model_eq")
-    return files
+rule dataset_description:
+    output:
+        dataset_description=out("dataset_description"),
+    params:
+        config=stage_params(bids_dir=config["bids_dir"]),
+    conda:
+        ENV
+    log:
+        f"{LOGS}/dataset_description.log",
+    shell:
+        "tvbo-pipe run dataset_description --out dataset_description={output.dataset_description:q} "
+        "--params {params.config:q} --log {log:q}"
 
 
 rule dataset_files:
@@ -87,12 +37,14 @@ rule dataset_files:
             model=MODEL if EXPORTING else None,
         ),
         cli=cli_args,
+    conda:
+        ENV
     log:
         f"{LOGS}/dataset_files.log",
     benchmark:
         f"{BENCH}/dataset_files.tsv"
     shell:
-        "{PYTHON} -m tvbo_pipe dataset_files {params.cli} --params {params.config:q} --log {log:q}"
+        "tvbo-pipe run dataset_files {params.cli} --params {params.config:q} --log {log:q}"
 
 
 rule model_description:
@@ -103,17 +55,14 @@ rule model_description:
     params:
         config=stage_params(experiment=EXPERIMENT),
         cli=cli_args,
+    conda:
+        ENV
     log:
         f"{LOGS}/model_description.log",
     benchmark:
         f"{BENCH}/model_description.tsv"
     shell:
-        "{PYTHON} -m tvbo_pipe model_description {params.cli} --params {params.config:q} --log {log:q}"
-
-
-def report_cli(wildcards, input, output, threads):
-    """cli_args, and the logs folder the report links (a place, not a setting: no rerun)."""
-    return cli_args(wildcards, input, output, threads, {"log-dir": LOGS})
+        "tvbo-pipe run model_description {params.cli} --params {params.config:q} --log {log:q}"
 
 
 rule export:
@@ -131,6 +80,8 @@ rule export:
     params:
         config=stage_params(**export_params()),
         cli=report_cli,
+    conda:
+        ENV
     log:
         f"{LOGS}/{{subdir}}/{{prefix}}_export.log",
     benchmark:
@@ -140,23 +91,8 @@ rule export:
         mem_mb=2000,
         runtime=20,
     shell:
-        "{PYTHON} -m tvbo_pipe export {params.cli} --params {params.config:q} --log {log:q}"
+        "tvbo-pipe run export {params.cli} --params {params.config:q} --log {log:q}"
 
-
-def group_inputs(wildcards):
-    def each(name):
-        return [
-            str(layout.subject_path(name, OUT, prefix=p, atlas=config["atlas"])) for p in PREFIXES
-        ]
-
-    return {
-        "fitted_param": each("fitted_param"),
-        "gof": each("gof"),
-        "report": each("report"),
-        "provenance": each("provenance"),
-        "model_eq": dout("model_eq"),
-        "model_report": dout("model_report"),
-    }
 
 
 rule group_summary:
@@ -171,6 +107,8 @@ rule group_summary:
     params:
         config=stage_params(prefixes=PREFIXES, **export_params()),
         cli=cli_args,
+    conda:
+        ENV
     log:
         f"{LOGS}/group.log",
     benchmark:
@@ -180,4 +118,4 @@ rule group_summary:
         mem_mb=2000,
         runtime=20,
     shell:
-        "{PYTHON} -m tvbo_pipe group_summary {params.cli} --params {params.config:q} --log {log:q}"
+        "tvbo-pipe run group_summary {params.cli} --params {params.config:q} --log {log:q}"

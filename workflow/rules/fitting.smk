@@ -1,52 +1,5 @@
 # Fitting stages: explore -> fit_global -> fit_regional -> simulate_fitted.
 # Each can be switched off; a stage starts from the last enabled one before it.
-import yaml
-
-from tvbo_pipe.experiment import Experiment
-
-# The experiment, validated at DAG time; its content (not its path) is a param,
-# so editing the file reruns the fitting stages.
-EXPERIMENT = Experiment.load(config["experiment"]).to_dict()
-FIT_STAGES = [s for s in ("explore", "fit_global", "fit_regional") if config[s]["enabled"]]
-START_OUTPUT = {"explore": "explore_best", "fit_global": "fit_global_params", "fit_regional": "fit_regional_params"}
-
-
-def fit_inputs(stage):
-    """The connectome, the empirical FC and the JSON of the previous enabled stage."""
-
-    def inputs(wildcards):
-        files = {
-            "sc_weights": out("sc_weights").format(**wildcards),
-            "sc_lengths": out("sc_lengths").format(**wildcards),
-            "empirical_fc": out("empirical_fc").format(**wildcards),
-        }
-        before = [s for s in FIT_STAGES if FIT_STAGES.index(s) < FIT_STAGES.index(stage)] if stage in FIT_STAGES else FIT_STAGES
-        if before:
-            files["start"] = out(START_OUTPUT[before[-1]]).format(**wildcards)
-        if stage == "simulate_fitted" and config["empirical_fc"]["fcd"]["enabled"]:
-            files["empirical_fcd"] = out("empirical_fcd").format(**wildcards)
-        if stage == "simulate_fitted" and config["empirical_fc"]["holdout_runs"]:
-            files["empirical_fc_heldout"] = out("empirical_fc_heldout").format(**wildcards)
-        return files
-
-    return inputs
-
-
-def fit_params(stage):
-    """The experiment, the simulation settings and what else `stage` reads."""
-    sections = {"experiment": EXPERIMENT, "simulation": config["simulation"]}
-    if stage == "simulate_fitted":
-        sections["fcd"] = config["empirical_fc"]["fcd"]
-        sections["simulate_fitted"] = {"fresh_seeds": config["simulate_fitted"]["fresh_seeds"]}
-    else:
-        sections["observation"] = config["observation"]
-        sections[stage] = {k: v for k, v in config[stage].items() if k != "enabled"}
-    return stage_params(**sections)
-
-
-def fit_cli(wildcards, input, output, threads):
-    """cli_args, and the checkpoint folder (a place, not a setting: no rerun)."""
-    return cli_args(wildcards, input, output, threads, {"work-dir": config["work_dir"]})
 
 
 rule explore:
@@ -59,6 +12,8 @@ rule explore:
     params:
         config=fit_params("explore"),
         cli=cli_args,
+    conda:
+        ENV
     log:
         f"{LOGS}/{{subdir}}/{{prefix}}_explore.log",
     benchmark:
@@ -68,7 +23,7 @@ rule explore:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{PYTHON} -m tvbo_pipe explore {params.cli} --params {params.config:q} --log {log:q}"
+        "tvbo-pipe run explore {params.cli} --params {params.config:q} --log {log:q}"
 
 
 rule fit_global:
@@ -80,6 +35,8 @@ rule fit_global:
     params:
         config=fit_params("fit_global"),
         cli=fit_cli,
+    conda:
+        ENV
     log:
         f"{LOGS}/{{subdir}}/{{prefix}}_fit_global.log",
     benchmark:
@@ -89,7 +46,7 @@ rule fit_global:
         mem_mb=4000,
         runtime=120,
     shell:
-        "{PYTHON} -m tvbo_pipe fit_global {params.cli} --params {params.config:q} --log {log:q}"
+        "tvbo-pipe run fit_global {params.cli} --params {params.config:q} --log {log:q}"
 
 
 rule fit_regional:
@@ -101,6 +58,8 @@ rule fit_regional:
     params:
         config=fit_params("fit_regional"),
         cli=fit_cli,
+    conda:
+        ENV
     log:
         f"{LOGS}/{{subdir}}/{{prefix}}_fit_regional.log",
     benchmark:
@@ -110,22 +69,8 @@ rule fit_regional:
         mem_mb=4000,
         runtime=120,
     shell:
-        "{PYTHON} -m tvbo_pipe fit_regional {params.cli} --params {params.config:q} --log {log:q}"
+        "tvbo-pipe run fit_regional {params.cli} --params {params.config:q} --log {log:q}"
 
-
-def simulate_fitted_outputs():
-    files = {
-        "bold": out("sim_bold"),
-        "bold_json": out("sim_bold_json"),
-        "fc": out("sim_fc"),
-        "fc_json": out("sim_fc_json"),
-        "gof": out("gof"),
-        "experiment": out("fitted_experiment"),
-    }
-    if config["empirical_fc"]["fcd"]["enabled"]:
-        files["fcd"] = out("sim_fcd")
-        files["fcd_json"] = out("sim_fcd_json")
-    return files
 
 
 rule simulate_fitted:
@@ -136,6 +81,8 @@ rule simulate_fitted:
     params:
         config=fit_params("simulate_fitted"),
         cli=cli_args,
+    conda:
+        ENV
     log:
         f"{LOGS}/{{subdir}}/{{prefix}}_simulate_fitted.log",
     benchmark:
@@ -145,4 +92,4 @@ rule simulate_fitted:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{PYTHON} -m tvbo_pipe simulate_fitted {params.cli} --params {params.config:q} --log {log:q}"
+        "tvbo-pipe run simulate_fitted {params.cli} --params {params.config:q} --log {log:q}"
