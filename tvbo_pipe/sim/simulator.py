@@ -35,7 +35,14 @@ from ..errors import ConfigError
 from ..experiment import Experiment
 from ..models import Model, get_model
 from .coupling import Coupling, get_coupling
-from .delays import DelayPlan, plan_delays
+from .delays import (
+    DelayPlan,
+    double_history,
+    plan_delays,
+    read_delayed,
+    single_history,
+    write_history,
+)
 from .integrators import get_scheme
 from .monitors import (
     BoldStream,
@@ -299,7 +306,10 @@ def initial_state(
 def coupling_input(
     sim: Simulator, params: Mapping, x: jax.Array, history: jax.Array, t
 ) -> jax.Array:
-    """Long-range coupling of step ``t`` (``(n_cvar_out, n_nodes)``)."""
+    """Long-range coupling of step ``t`` (``(n_cvar_out, n_nodes)``).
+
+    ``history`` is the loop's doubled buffer (:func:`~tvbo_pipe.sim.delays.double_history`).
+    """
     cpl, cp = sim.coupling, params["coupling"]
     w = params["network"]["weights"]
     x_now = x[jnp.asarray(sim.model.cvar)]
@@ -313,18 +323,8 @@ def coupling_input(
             return cpl.post(pre @ w.T, cp)
         pre = cpl.pre(x_now[:, :, None], x_now[:, None, :], cp)
         return cpl.post(jnp.sum(w[None] * pre, axis=-1), cp)
-    horizon = d.horizon
-    src = jnp.asarray(d.src)
-    if d.interpolate:
-        tau = jnp.asarray(d.lengths, dtype=x.dtype) / (params["network"]["speed"] * sim.dt)
-        d0 = jnp.floor(tau)
-        frac = tau - d0
-        d0 = jnp.minimum(d0.astype(jnp.int32), horizon - 2)
-        newer = history[:, (t - 1 - d0) % horizon, src]
-        older = history[:, (t - 2 - d0) % horizon, src]
-        xj = newer + frac * (older - newer)
-    else:
-        xj = history[:, (t - 1 - jnp.asarray(d.idelay)) % horizon, src]
+    speed = params["network"]["speed"] if d.interpolate else None
+    xj = read_delayed(d, history, t, speed, sim.dt)
     if cpl.dense is not None:  # dense plans keep all n sources in order
         return cpl.dense(w, x_now, xj, cp)
     w_e = jnp.where(jnp.asarray(d.mask), w.reshape(-1)[jnp.asarray(d.edge)], 0.0)
@@ -333,7 +333,10 @@ def coupling_input(
 
 
 def _make_step(sim: Simulator):
-    """``step(params, x, history, t, noise, stimulus) -> (x, history)`` for step ``t``."""
+    """``step(params, x, history, t, noise, stimulus) -> (x, history)`` for step ``t``.
+
+    ``history`` is the doubled buffer (:func:`~tvbo_pipe.sim.delays.double_history`).
+    """
     scheme = get_scheme(sim.scheme)
     dfun = sim.model.dfun
     cvar = jnp.asarray(sim.model.cvar)
@@ -349,7 +352,7 @@ def _make_step(sim: Simulator):
         increment = 0.0 if scale is None else scale * noise
         x = scheme(f, x, sim.dt, noise=increment, stimulus=stimulus, bounds=sim.bounds)
         if sim.delays is not None:
-            history = jax.lax.dynamic_update_index_in_dim(history, x[cvar], t % sim.horizon, axis=1)
+            history = write_history(history, x[cvar], t, sim.horizon)
         return x, history
 
     return step
@@ -562,8 +565,9 @@ def integrate(
         return ((x, history, t), tuple(new_accs)), (ys, tuple(bold))
 
     accs0 = tuple(b.init(state.bold_stock[b.plan.name].astype(sim.dtype)) for b in streams)
-    carry0 = ((state.x, state.history, state.step), accs0)
+    carry0 = ((state.x, double_history(state.history), state.step), accs0)
     ((x, history, t), _), (ys, bold) = _nested_scan(unit_fn, carry0, xs, n_units, lengths)
+    history = single_history(history, sim.horizon)
     outputs, stocks = {}, {}
     if later:
         ys = jax.tree_util.tree_map(lambda a: a.reshape((n_units * per_unit,) + a.shape[2:]), ys)
@@ -633,8 +637,8 @@ def build_init_and_step_fn(sim: Simulator):
         noise = None
         if sim.noise_scale is not None:
             noise = normals(states.key, t[None], states.x.shape, sim.dtype)[0]
-        x, history = step(params, states.x, states.history, t, noise, stim)
-        return SimState(x, history, states.bold_stock, t, states.key)
+        x, history = step(params, states.x, double_history(states.history), t, noise, stim)
+        return SimState(x, single_history(history, sim.horizon), states.bold_stock, t, states.key)
 
     return init_fn, step_fn
 
