@@ -54,6 +54,7 @@ from .monitors import (
     streamable,
 )
 from .noise import increment_scale, normals
+from .sparse import SparsePlan, plan_sparse
 
 
 class SimState(NamedTuple):
@@ -102,6 +103,7 @@ class Simulator:
     bold_fft: bool
     seed: int
     experiment: Experiment
+    sparse: SparsePlan | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -167,8 +169,14 @@ def build_simulator(
     scalar_pre: bool = False,
     bold_fft_convolve: bool = True,
     min_speed: float | None = None,
+    sparse: bool | None = None,
 ) -> tuple[Simulator, Connectome]:
-    """Resolve an experiment against a connectome into a static :class:`Simulator`."""
+    """Resolve an experiment against a connectome into a static :class:`Simulator`.
+
+    ``sparse`` (no delays, couplings in pre/sum/post form): sum the coupling
+    over per-target source lists instead of a dense product; ``None`` chooses
+    by size and density (:func:`~tvbo_pipe.sim.sparse.plan_sparse`).
+    """
     experiment.validate()
     conn = connectome if connectome is not None else load_experiment_connectome(experiment)
     conn.validate()
@@ -216,6 +224,9 @@ def build_simulator(
         dense=coupling.dense is not None,
         min_speed=min_speed,
     )
+    sparse_plan = None
+    if delays is None and coupling.dense is None:
+        sparse_plan = plan_sparse(conn.weights, sparse)
     sim = Simulator(
         model=model,
         coupling=coupling,
@@ -234,6 +245,7 @@ def build_simulator(
         bold_fft=bold_fft_convolve,
         seed=integ.seed,
         experiment=experiment,
+        sparse=sparse_plan,
     )
     return sim, conn
 
@@ -314,6 +326,12 @@ def coupling_input(
     w = params["network"]["weights"]
     x_now = x[jnp.asarray(sim.model.cvar)]
     d = sim.delays
+    if d is None and sim.sparse is not None:
+        sp = sim.sparse
+        xj = x_now[:, jnp.asarray(sp.src)]
+        w_e = jnp.where(jnp.asarray(sp.mask), w.reshape(-1)[jnp.asarray(sp.edge)], 0.0)
+        pre = cpl.pre(x_now[:, :, None], xj, cp)
+        return cpl.post(jnp.sum(w_e * pre, axis=-1), cp)
     if d is None:
         if cpl.dense is not None:
             xj = jnp.broadcast_to(x_now[:, None, :], x_now.shape[:1] + w.shape)
