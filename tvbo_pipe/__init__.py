@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "initial_state": "tvbo_pipe.sim.simulator",
     "draw_noise": "tvbo_pipe.sim.simulator",
     "TimeSeries": "tvbo_pipe.sim.monitors",
+    "shard_batch": "tvbo_pipe.sim.sharding",
+    "sharded_map": "tvbo_pipe.sim.sharding",
     # connectome and time-series input
     "load_relmat_connectome": "tvbo_pipe.io.connectome",
     "load_tvb_zip": "tvbo_pipe.io.connectome",

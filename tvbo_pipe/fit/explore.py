@@ -3,7 +3,8 @@
 Points are evaluated in batches with ``jax.vmap`` (``jax.lax.map`` with a
 ``batch_size``), so memory stays bounded by one batch however large the
 grid; when several devices are present the points are split across them
-(one shard per device, each mapped in batches).
+(:func:`tvbo_pipe.sim.sharding.sharded_map`: one shard per device through
+``jax.sharding``, each mapped in batches).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError
+from ..sim.sharding import sharded_map
 from .parameters import FreeParameter
 
 METHODS = ("grid", "random", "sobol")
@@ -85,40 +87,11 @@ def make_evaluator(
         dtype: Dtype of the parameter values (default: JAX's default float).
     """
     dtype = dtype or jnp.result_type(float)
-    n_dev = jax.local_device_count()
-    compiled: dict[int, Callable] = {}
-
-    def runner(per: int) -> Callable:
-        if per not in compiled:
-            bs = min(batch_size, per)
-
-            def run_shard(shard):
-                return jax.lax.map(fn, shard, batch_size=bs)
-
-            compiled[per] = jax.pmap(run_shard) if n_dev > 1 else jax.jit(run_shard)
-        return compiled[per]
+    run = sharded_map(fn, batch_size=batch_size)
 
     def evaluate_points(points: Mapping[str, np.ndarray]) -> np.ndarray:
-        n_points = len(next(iter(points.values())))
-        per = math.ceil(n_points / n_dev)
-        per = math.ceil(per / batch_size) * batch_size if per > batch_size else per
-        total = per * n_dev
-        xs = {
-            k: jnp.asarray(
-                np.concatenate(
-                    [np.asarray(v, float), np.repeat(np.asarray(v[-1:], float), total - n_points)]
-                ),
-                dtype=dtype,
-            )
-            for k, v in points.items()
-        }
-        if n_dev > 1:
-            xs = {k: v.reshape(n_dev, per) for k, v in xs.items()}
-        out = runner(per)(xs)
-        out = jax.tree_util.tree_map(
-            lambda a: a.reshape((total,) + a.shape[1 + (n_dev > 1) :]), out
-        )
-        return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n_points], out)
+        xs = {k: np.asarray(v, dtype=dtype) for k, v in points.items()}
+        return jax.tree_util.tree_map(np.asarray, run(xs))
 
     return evaluate_points
 

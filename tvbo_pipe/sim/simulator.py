@@ -35,7 +35,14 @@ from ..errors import ConfigError
 from ..experiment import Experiment
 from ..models import Model, get_model
 from .coupling import Coupling, get_coupling
-from .delays import DelayPlan, plan_delays
+from .delays import (
+    DelayPlan,
+    double_history,
+    plan_delays,
+    read_delayed,
+    single_history,
+    write_history,
+)
 from .integrators import get_scheme
 from .monitors import (
     BoldStream,
@@ -47,6 +54,7 @@ from .monitors import (
     streamable,
 )
 from .noise import increment_scale, normals
+from .sparse import SparsePlan, plan_sparse
 
 
 class SimState(NamedTuple):
@@ -95,6 +103,7 @@ class Simulator:
     bold_fft: bool
     seed: int
     experiment: Experiment
+    sparse: SparsePlan | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -160,8 +169,14 @@ def build_simulator(
     scalar_pre: bool = False,
     bold_fft_convolve: bool = True,
     min_speed: float | None = None,
+    sparse: bool | None = None,
 ) -> tuple[Simulator, Connectome]:
-    """Resolve an experiment against a connectome into a static :class:`Simulator`."""
+    """Resolve an experiment against a connectome into a static :class:`Simulator`.
+
+    ``sparse`` (no delays, couplings in pre/sum/post form): sum the coupling
+    over per-target source lists instead of a dense product; ``None`` chooses
+    by size and density (:func:`~tvbo_pipe.sim.sparse.plan_sparse`).
+    """
     experiment.validate()
     conn = connectome if connectome is not None else load_experiment_connectome(experiment)
     conn.validate()
@@ -209,6 +224,9 @@ def build_simulator(
         dense=coupling.dense is not None,
         min_speed=min_speed,
     )
+    sparse_plan = None
+    if delays is None and coupling.dense is None:
+        sparse_plan = plan_sparse(conn.weights, sparse)
     sim = Simulator(
         model=model,
         coupling=coupling,
@@ -227,6 +245,7 @@ def build_simulator(
         bold_fft=bold_fft_convolve,
         seed=integ.seed,
         experiment=experiment,
+        sparse=sparse_plan,
     )
     return sim, conn
 
@@ -299,11 +318,20 @@ def initial_state(
 def coupling_input(
     sim: Simulator, params: Mapping, x: jax.Array, history: jax.Array, t
 ) -> jax.Array:
-    """Long-range coupling of step ``t`` (``(n_cvar_out, n_nodes)``)."""
+    """Long-range coupling of step ``t`` (``(n_cvar_out, n_nodes)``).
+
+    ``history`` is the loop's doubled buffer (:func:`~tvbo_pipe.sim.delays.double_history`).
+    """
     cpl, cp = sim.coupling, params["coupling"]
     w = params["network"]["weights"]
     x_now = x[jnp.asarray(sim.model.cvar)]
     d = sim.delays
+    if d is None and sim.sparse is not None:
+        sp = sim.sparse
+        xj = x_now[:, jnp.asarray(sp.src)]
+        w_e = jnp.where(jnp.asarray(sp.mask), w.reshape(-1)[jnp.asarray(sp.edge)], 0.0)
+        pre = cpl.pre(x_now[:, :, None], xj, cp)
+        return cpl.post(jnp.sum(w_e * pre, axis=-1), cp)
     if d is None:
         if cpl.dense is not None:
             xj = jnp.broadcast_to(x_now[:, None, :], x_now.shape[:1] + w.shape)
@@ -313,18 +341,8 @@ def coupling_input(
             return cpl.post(pre @ w.T, cp)
         pre = cpl.pre(x_now[:, :, None], x_now[:, None, :], cp)
         return cpl.post(jnp.sum(w[None] * pre, axis=-1), cp)
-    horizon = d.horizon
-    src = jnp.asarray(d.src)
-    if d.interpolate:
-        tau = jnp.asarray(d.lengths, dtype=x.dtype) / (params["network"]["speed"] * sim.dt)
-        d0 = jnp.floor(tau)
-        frac = tau - d0
-        d0 = jnp.minimum(d0.astype(jnp.int32), horizon - 2)
-        newer = history[:, (t - 1 - d0) % horizon, src]
-        older = history[:, (t - 2 - d0) % horizon, src]
-        xj = newer + frac * (older - newer)
-    else:
-        xj = history[:, (t - 1 - jnp.asarray(d.idelay)) % horizon, src]
+    speed = params["network"]["speed"] if d.interpolate else None
+    xj = read_delayed(d, history, t, speed, sim.dt)
     if cpl.dense is not None:  # dense plans keep all n sources in order
         return cpl.dense(w, x_now, xj, cp)
     w_e = jnp.where(jnp.asarray(d.mask), w.reshape(-1)[jnp.asarray(d.edge)], 0.0)
@@ -333,7 +351,10 @@ def coupling_input(
 
 
 def _make_step(sim: Simulator):
-    """``step(params, x, history, t, noise, stimulus) -> (x, history)`` for step ``t``."""
+    """``step(params, x, history, t, noise, stimulus) -> (x, history)`` for step ``t``.
+
+    ``history`` is the doubled buffer (:func:`~tvbo_pipe.sim.delays.double_history`).
+    """
     scheme = get_scheme(sim.scheme)
     dfun = sim.model.dfun
     cvar = jnp.asarray(sim.model.cvar)
@@ -349,7 +370,7 @@ def _make_step(sim: Simulator):
         increment = 0.0 if scale is None else scale * noise
         x = scheme(f, x, sim.dt, noise=increment, stimulus=stimulus, bounds=sim.bounds)
         if sim.delays is not None:
-            history = jax.lax.dynamic_update_index_in_dim(history, x[cvar], t % sim.horizon, axis=1)
+            history = write_history(history, x[cvar], t, sim.horizon)
         return x, history
 
     return step
@@ -562,8 +583,9 @@ def integrate(
         return ((x, history, t), tuple(new_accs)), (ys, tuple(bold))
 
     accs0 = tuple(b.init(state.bold_stock[b.plan.name].astype(sim.dtype)) for b in streams)
-    carry0 = ((state.x, state.history, state.step), accs0)
+    carry0 = ((state.x, double_history(state.history), state.step), accs0)
     ((x, history, t), _), (ys, bold) = _nested_scan(unit_fn, carry0, xs, n_units, lengths)
+    history = single_history(history, sim.horizon)
     outputs, stocks = {}, {}
     if later:
         ys = jax.tree_util.tree_map(lambda a: a.reshape((n_units * per_unit,) + a.shape[2:]), ys)
@@ -633,8 +655,8 @@ def build_init_and_step_fn(sim: Simulator):
         noise = None
         if sim.noise_scale is not None:
             noise = normals(states.key, t[None], states.x.shape, sim.dtype)[0]
-        x, history = step(params, states.x, states.history, t, noise, stim)
-        return SimState(x, history, states.bold_stock, t, states.key)
+        x, history = step(params, states.x, double_history(states.history), t, noise, stim)
+        return SimState(x, single_history(history, sim.horizon), states.bold_stock, t, states.key)
 
     return init_fn, step_fn
 
