@@ -89,6 +89,20 @@ def test_empirical_fc_is_pearson_of_detrended_series(tiny_bids, tmp_path):
     fcd, _, fmeta = read_relmat(out["empirical_fcd"])
     # 60 volumes, window 20 s = 10 volumes, step 10 s = 5 volumes -> 11 windows
     assert fcd.shape == (11, 11) and fmeta["Runs"][0]["FCDWindows"] == 11
+    # the axes are time windows: onsets in s, values are correlations (unitless)
+    assert "NodeLabels" not in fmeta
+    assert fmeta["WindowOnsets"] == [5 * 2.0 * k for k in range(11)]
+    assert (fmeta["WindowLength"], fmeta["WindowStep"], fmeta["WindowUnits"]) == (20.0, 10.0, "s")
+    assert fmeta["Units"] == "1"
+
+
+def test_fcd_window_onsets_count_discarded_volumes(tiny_bids, tmp_path):
+    fcd_cfg = {"enabled": True, "window_s": 20.0, "step_s": 10.0}
+    _, out, _, _ = _run(tiny_bids, tmp_path, empirical_fc={"discard_volumes": 3, "fcd": fcd_cfg})
+    fcd, _, fmeta = read_relmat(out["empirical_fcd"])
+    # 57 volumes left -> windows at volumes 3, 8, ..., 48 of the run (TR 2 s)
+    assert fmeta["WindowOnsets"] == [2.0 * (3 + 5 * k) for k in range(fcd.shape[0])]
+    assert fcd.shape == (10, 10)
 
 
 def test_runs_are_combined_by_fisher_z_mean(tmp_path):
@@ -201,6 +215,11 @@ def test_dataset_description(tmp_path, tiny_bids):
     assert meta["DatasetType"] == "derivative"
     assert meta["GeneratedBy"][0]["Name"] == "tvbo_pipe" and meta["GeneratedBy"][0]["Version"]
     assert meta["SourceDatasets"][0]["Name"] == "tiny"
+    # the source is linked relative to this dataset's root: no machine-specific path
+    assert meta["DatasetLinks"] == {"raw": "bids"} and meta["SourceDatasets"][0]["URL"] == "bids"
+    nested = tmp_path / "bids" / "derivatives" / "tvbo_pipe" / "dataset_description.json"
+    stages.dataset_description({}, {"dataset_description": nested}, {"bids_dir": str(tiny_bids)})
+    assert json.loads(nested.read_text())["DatasetLinks"] == {"raw": "../.."}
 
 
 def test_cli_reports_bad_input_in_one_line(tiny_bids, tmp_path, capsys):

@@ -84,9 +84,13 @@ def test_bids_app_participant_then_group(tmp_path):
 
     res = tvbo_pipe(*common, "participant", "--participant-label", "01", *opts, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    gof = "model/sub-{0}_desc-fitted_gof.json"
+    gof = "model/sub-{0}_desc-fitted_experiment.json"
     assert (out / "sub-01" / gof.format("01")).is_file()
     assert not (out / "sub-02").exists()
+    # the participant level leaves a BIDS dataset: the dataset-level files too
+    for name in ("README.md", ".bidsignore", "participants.json", "code/pybids_config.json"):
+        assert (out / name).is_file(), name
+    assert (out / "participants.tsv").read_text().splitlines()[1:] == ["sub-01"]
     work = out / ".tvbo_pipe"
     assert (work / "logs" / "sub-01" / "sub-01_fit_global.log").is_file()
     assert (work / "benchmarks" / "sub-01" / "sub-01_explore.tsv").is_file()

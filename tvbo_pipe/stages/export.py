@@ -331,17 +331,23 @@ def model_description(inputs: Paths, outputs: Paths, params: Mapping, *, subject
 
 
 def dataset_files(inputs: Paths, outputs: Paths, params: Mapping, *, subject=None) -> None:
-    """README, participants, ``.bidsignore``, the resolved configuration and experiment.
+    """README, participants, ``.bidsignore``, the resolved configuration and experiment,
+    the pybids entity configuration and the bids-validator configuration (``code/``).
 
     ``params``: ``config`` (the resolved configuration, its ``experiment``
     pointing at ``code/experiment.yaml``), ``experiment`` (the experiment as
     a mapping), ``prefixes`` (the subject-sessions processed) and ``model``
     (its name, or ``None``).
+
+    ``participants.tsv`` lists the processed subjects and those whose
+    ``sub-*`` folder the dataset already holds (an earlier participant-level
+    run's), so that it names every subject folder, as BIDS requires.
     """
     import yaml
 
     from ..experiment import Experiment
-    from ..export.derivative import bidsignore_text, participants, readme_text
+    from ..export import layout
+    from ..export.derivative import bidsignore_text, participants, pybids_config, readme_text
     from ..io.relmat import write_json, write_text_atomic, write_tsv_table
 
     config = params["config"]
@@ -356,10 +362,14 @@ def dataset_files(inputs: Paths, outputs: Paths, params: Mapping, *, subject=Non
         readme_text(config, prefixes=prefixes, model=params.get("model"), source_name=source_name),
     )
     subjects = [p.split("_ses-")[0].removeprefix("sub-") for p in prefixes]
+    root = layout.dataset_root("participants", outputs["participants"])
+    subjects += [d.name.removeprefix("sub-") for d in root.glob("sub-*") if d.is_dir()]
     header, rows, meta = participants(subjects, bids_dir)
     write_tsv_table(outputs["participants"], header, rows)
     write_json(outputs["participants_json"], meta)
     write_text_atomic(outputs["bidsignore"], bidsignore_text())
+    write_json(outputs["code_pybids_config"], pybids_config())
+    write_json(outputs["code_validator_config"], layout.validator_config())
     write_text_atomic(
         outputs["code_config"],
         "# The resolved tvbo_pipe configuration of this dataset (defaults filled in).\n"

@@ -91,12 +91,10 @@ def all_outputs():
 
 def participant_outputs():
     """The outputs of the participant level: every subject's files (under sub-*/),
-    and the dataset description."""
-    return [
-        p
-        for p in all_outputs()
-        if os.path.relpath(p, OUT).startswith("sub-") or p == out("dataset_description")
-    ]
+    and the dataset-level files that make it a valid BIDS dataset (description,
+    README, participants, .bidsignore, code/)."""
+    dataset = [out(n) for n in ("dataset_description", *layout.DATASET_FILE_OUTPUTS)]
+    return [p for p in all_outputs() if os.path.relpath(p, OUT).startswith("sub-") or p in dataset]
 
 
 rule dataset_description:

@@ -71,6 +71,8 @@ rule dataset_files:
         bidsignore=dout("bidsignore"),
         code_config=dout("code_config"),
         code_experiment=dout("code_experiment"),
+        code_pybids_config=dout("code_pybids_config"),
+        code_validator_config=dout("code_validator_config"),
     params:
         config=stage_params(
             experiment=EXPERIMENT,
