@@ -146,8 +146,8 @@ def test_validator_checks_the_files_bids_does_not_define(runs, tmp_path):
     relmats = [f for f in files if f.endswith(("_relmat.dense.tsv", "_relmat.json"))]
     assert len(relmats) == 2 * 6 * len(SUBJECTS)  # SC weights, lengths, FC, FCD: emp. and sim.
     assert set(relmats) <= not_included  # the validator walked every relmat and sidecar
-    # every file outside code/ is counted, directories that are not BIDS too
-    assert report["summary"]["totalFiles"] >= len([f for f in files if not f.startswith("code/")])
+    # every file is walked (the validator skips code/ by design)
+    assert report["summary"]["totalFiles"] == len([f for f in files if not f.startswith("code/")])
     assert sorted(report["summary"]["subjects"]) == list(SUBJECTS)
 
 
