@@ -253,3 +253,30 @@ def test_write_json_is_deterministic(tmp_path):
     write_json(tmp_path / "a.json", {"b": 1, "a": [1.5, 2]})
     write_json(tmp_path / "b.json", {"a": [1.5, 2], "b": 1})
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+def test_dataset_files_do_not_depend_on_the_selected_participants(tmp_path, tiny_bids):
+    from tvbo_pipe.experiment import Experiment
+    from tvbo_pipe.export import layout
+
+    written = []
+    for labels in (["01"], []):
+        cfg = validate_config(tiny_config(tiny_bids, tmp_path, participant_label=labels))
+        root = tmp_path / f"deriv{len(written)}"
+        outputs = {n: layout.dataset_path(n, root) for n in layout.DATASET_FILE_OUTPUTS}
+        experiment = Experiment.load(cfg["experiment"]).to_dict()
+        # as the rule passes it: without the selection
+        config = {k: v for k, v in cfg.items() if k not in ("participant_label", "session_label")}
+        params = {"config": config, "experiment": experiment, "model": None}
+        stages.dataset_files({}, outputs, params)
+        written.append({n: p.read_bytes() for n, p in outputs.items()})
+    assert written[0] == written[1]
+    root = tmp_path / "deriv0"
+    rows = layout.dataset_path("participants", root).read_text().splitlines()
+    assert rows == ["participant_id", "sub-01", "sub-02"]  # the source's subjects
+    ignore = layout.dataset_path("bidsignore", root).read_text().splitlines()
+    assert [ln for ln in ignore if not ln.startswith("#")] == list(layout.BIDSIGNORE)
+    pybids = json.loads(layout.dataset_path("code_pybids_config", root).read_text())
+    assert {e["name"] for e in pybids["entities"]} >= {"meas"}
+    config = json.loads(layout.dataset_path("code_validator_config", root).read_text())
+    assert config == layout.validator_config()

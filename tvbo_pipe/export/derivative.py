@@ -281,14 +281,27 @@ def fcd_window_keys(onsets_s: Sequence[float], length_s: float, step_s: float) -
     }
 
 
+def source_subjects(source_dir: str | Path) -> list[str]:
+    """The subjects of the source dataset (labels without ``sub-``), sorted: its
+    ``sub-*`` folders and the rows of its ``participants.tsv``."""
+    root = Path(source_dir)
+    subjects = {d.name.removeprefix("sub-") for d in root.glob("sub-*") if d.is_dir()}
+    src = root / "participants.tsv"
+    if src.is_file():
+        lines = [ln.split("\t") for ln in src.read_text().splitlines() if ln.strip()]
+        if lines and lines[0][0] == "participant_id":
+            subjects |= {row[0].removeprefix("sub-") for row in lines[1:] if row[0]}
+    return sorted(subjects)
+
+
 def participants(
     subjects: Sequence[str], source_dir: str | Path | None
 ) -> tuple[list[str], list[list[Any]], dict]:
     """``participants.tsv`` header, rows and ``participants.json`` of the derivative.
 
-    Rows are the processed subjects (labels without ``sub-``), sorted, with
-    the columns of the source dataset's ``participants.tsv`` when there is
-    one (its ``participants.json`` descriptions are kept).
+    Rows are ``subjects`` (labels without ``sub-``), sorted, with the columns
+    of the source dataset's ``participants.tsv`` when there is one (its
+    ``participants.json`` descriptions are kept).
     """
     import json
 
@@ -310,7 +323,10 @@ def participants(
     for col in header:  # BIDS recommends a description of every column
         meta.setdefault(col, {"Description": f"{col} (from the source dataset's participants.tsv)"})
     if "Description" not in header:  # and of every derivative file (CommonDerivativeFields)
-        meta["Description"] = "Participants of this derivative dataset: the subjects processed."
+        meta["Description"] = (
+            "Participants of the source dataset; those processed have a sub-<label> folder "
+            "here (and a row in group/desc-fit_summary.tsv)."
+        )
     rows = []
     for sub in sorted(set(subjects)):
         pid = f"sub-{sub}"
@@ -319,7 +335,7 @@ def participants(
 
 
 def readme_text(
-    config: Mapping[str, Any], *, prefixes: Sequence[str], model: str | None, source_name: str
+    config: Mapping[str, Any], *, subjects: Sequence[str], model: str | None, source_name: str
 ) -> str:
     """The derivative's ``README.md``: what it holds and how it was made."""
     fit = [s for s in ("explore", "fit_global", "fit_regional") if config[s]["enabled"]]
@@ -332,7 +348,9 @@ def readme_text(
         + (f"({model}) " if model else "")
         + "fitted to that FC, its simulated BOLD, FC and FCD.",
         "",
-        f"- Subject-sessions: {len(prefixes)} ({', '.join(prefixes)})",
+        f"- Participants of the source dataset: {len(subjects)} (`participants.tsv`); the "
+        "fitted subject-sessions are the `sub-<id>/` folders (one row each in "
+        "`group/desc-fit_summary.tsv`)",
         f"- Atlas: {config['atlas']}",
         f"- Fit stages: {', '.join(fit) if fit else 'none'}"
         + (

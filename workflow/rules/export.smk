@@ -8,6 +8,9 @@ SUBJECT_NAMES, DATASET_NAMES = layout.enabled_outputs(config)
 PREFIXES = sorted(UNITS)
 # Settings only: places (logs, benchmarks, checkpoints, caches) rerun nothing.
 PLACES = ("log_dir", "benchmark_dir", "work_dir", "jax_cache_dir")
+# The participant selection does not change the dataset-level files (any
+# BIDS-app participant-level run writes the same ones).
+SELECTION = ("participant_label", "session_label")
 
 
 def dout(name):
@@ -77,10 +80,9 @@ rule dataset_files:
         config=stage_params(
             experiment=EXPERIMENT,
             config={
-                **{k: v for k, v in config.items() if k not in PLACES},
+                **{k: v for k, v in config.items() if k not in PLACES + SELECTION},
                 "experiment": "experiment.yaml",
             },
-            prefixes=PREFIXES,
             model=MODEL if EXPORTING else None,
         ),
         cli=cli_args,
