@@ -230,7 +230,8 @@ def _finite_or_text(x: float) -> float | str:
 
 # --------------------------------------------------------------------------- dataset files
 def nodeindices_rows(labels: Sequence[str]) -> list[list[Any]]:
-    """Rows of a BEP017 node map (``index``, ``name``): 1-based indices in matrix order."""
+    """Rows of the node map, a BIDS ``*_dseg.tsv`` look-up table (``index``, ``name``):
+    1-based indices in matrix order."""
     return [[k + 1, label] for k, label in enumerate(labels)]
 
 
