@@ -89,6 +89,20 @@ def test_empirical_fc_is_pearson_of_detrended_series(tiny_bids, tmp_path):
     fcd, _, fmeta = read_relmat(out["empirical_fcd"])
     # 60 volumes, window 20 s = 10 volumes, step 10 s = 5 volumes -> 11 windows
     assert fcd.shape == (11, 11) and fmeta["Runs"][0]["FCDWindows"] == 11
+    # the axes are time windows: onsets in s, values are correlations (unitless)
+    assert "NodeLabels" not in fmeta
+    assert fmeta["WindowOnsets"] == [5 * 2.0 * k for k in range(11)]
+    assert (fmeta["WindowLength"], fmeta["WindowStep"], fmeta["WindowUnits"]) == (20.0, 10.0, "s")
+    assert fmeta["Units"] == "1"
+
+
+def test_fcd_window_onsets_count_discarded_volumes(tiny_bids, tmp_path):
+    fcd_cfg = {"enabled": True, "window_s": 20.0, "step_s": 10.0}
+    _, out, _, _ = _run(tiny_bids, tmp_path, empirical_fc={"discard_volumes": 3, "fcd": fcd_cfg})
+    fcd, _, fmeta = read_relmat(out["empirical_fcd"])
+    # 57 volumes left -> windows at volumes 3, 8, ..., 48 of the run (TR 2 s)
+    assert fmeta["WindowOnsets"] == [2.0 * (3 + 5 * k) for k in range(fcd.shape[0])]
+    assert fcd.shape == (10, 10)
 
 
 def test_runs_are_combined_by_fisher_z_mean(tmp_path):
@@ -201,6 +215,11 @@ def test_dataset_description(tmp_path, tiny_bids):
     assert meta["DatasetType"] == "derivative"
     assert meta["GeneratedBy"][0]["Name"] == "tvbo_pipe" and meta["GeneratedBy"][0]["Version"]
     assert meta["SourceDatasets"][0]["Name"] == "tiny"
+    # the source is linked relative to this dataset's root: no machine-specific path
+    assert meta["DatasetLinks"] == {"raw": "bids"} and meta["SourceDatasets"][0]["URL"] == "bids"
+    nested = tmp_path / "bids" / "derivatives" / "tvbo_pipe" / "dataset_description.json"
+    stages.dataset_description({}, {"dataset_description": nested}, {"bids_dir": str(tiny_bids)})
+    assert json.loads(nested.read_text())["DatasetLinks"] == {"raw": "../.."}
 
 
 def test_cli_reports_bad_input_in_one_line(tiny_bids, tmp_path, capsys):
@@ -234,3 +253,30 @@ def test_write_json_is_deterministic(tmp_path):
     write_json(tmp_path / "a.json", {"b": 1, "a": [1.5, 2]})
     write_json(tmp_path / "b.json", {"a": [1.5, 2], "b": 1})
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+def test_dataset_files_do_not_depend_on_the_selected_participants(tmp_path, tiny_bids):
+    from tvbo_pipe.experiment import Experiment
+    from tvbo_pipe.export import layout
+
+    written = []
+    for labels in (["01"], []):
+        cfg = validate_config(tiny_config(tiny_bids, tmp_path, participant_label=labels))
+        root = tmp_path / f"deriv{len(written)}"
+        outputs = {n: layout.dataset_path(n, root) for n in layout.DATASET_FILE_OUTPUTS}
+        experiment = Experiment.load(cfg["experiment"]).to_dict()
+        # as the rule passes it: without the selection
+        config = {k: v for k, v in cfg.items() if k not in ("participant_label", "session_label")}
+        params = {"config": config, "experiment": experiment, "model": None}
+        stages.dataset_files({}, outputs, params)
+        written.append({n: p.read_bytes() for n, p in outputs.items()})
+    assert written[0] == written[1]
+    root = tmp_path / "deriv0"
+    rows = layout.dataset_path("participants", root).read_text().splitlines()
+    assert rows == ["participant_id", "sub-01", "sub-02"]  # the source's subjects
+    ignore = layout.dataset_path("bidsignore", root).read_text().splitlines()
+    assert [ln for ln in ignore if not ln.startswith("#")] == list(layout.BIDSIGNORE)
+    pybids = json.loads(layout.dataset_path("code_pybids_config", root).read_text())
+    assert {e["name"] for e in pybids["entities"]} >= {"meas"}
+    config = json.loads(layout.dataset_path("code_validator_config", root).read_text())
+    assert config == layout.validator_config()

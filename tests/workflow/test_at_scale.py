@@ -84,9 +84,15 @@ def test_bids_app_participant_then_group(tmp_path):
 
     res = tvbo_pipe(*common, "participant", "--participant-label", "01", *opts, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    gof = "model/sub-{0}_desc-fitted_gof.json"
+    gof = "model/sub-{0}_desc-fitted_experiment.json"
     assert (out / "sub-01" / gof.format("01")).is_file()
     assert not (out / "sub-02").exists()
+    # the participant level leaves a BIDS dataset: the dataset-level files too
+    for name in ("README.md", ".bidsignore", "participants.json", "code/pybids_config.json"):
+        assert (out / name).is_file(), name
+    # participants.tsv names the source's subjects, whichever a run selects
+    participants = (out / "participants.tsv").read_text().splitlines()
+    assert participants[1:] == ["sub-01", "sub-02", "sub-03"]
     work = out / ".tvbo_pipe"
     assert (work / "logs" / "sub-01" / "sub-01_fit_global.log").is_file()
     assert (work / "benchmarks" / "sub-01" / "sub-01_explore.tsv").is_file()
@@ -97,6 +103,7 @@ def test_bids_app_participant_then_group(tmp_path):
     assert res.returncode != 0
     assert "subject sub-03" in res.stderr and bad.name in res.stderr
     assert (out / "sub-02" / gof.format("02")).is_file()
+    assert (out / "participants.tsv").read_text().splitlines() == participants
     # sub-02 loads from the compilation cache what sub-01 compiled (same size)
     for stage in ("explore", "fit_global", "simulate_fitted"):
         log = (work / "logs" / "sub-02" / f"sub-02_{stage}.log").read_text()

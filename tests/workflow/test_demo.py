@@ -48,13 +48,13 @@ def _json(path):
 @pytest.mark.parametrize("sub", SUBJECTS)
 def test_fit_improves_fc_correlation_over_the_start(demo, sub):
     model = demo / f"sub-{sub}" / "model"
-    gof = _json(model / f"sub-{sub}_desc-fitted_gof.json")
+    gof = _json(model / f"sub-{sub}_desc-fitted_experiment.json")
     # start: the experiment's own values (w = 0.5, a = 0.5); fitted: after all stages
     assert gof["Fitted"]["FCCorrelation"] > gof["Start"]["FCCorrelation"] + 0.1
     assert gof["Fitted"]["FCRMSE"] < gof["Start"]["FCRMSE"]
-    explore = _json(model / f"sub-{sub}_desc-explore_param.json")
-    fit_global = _json(model / f"sub-{sub}_desc-global_param.json")
-    regional = _json(model / f"sub-{sub}_desc-regional_param.json")
+    explore = _json(model / f"sub-{sub}_desc-explore_grid.json")
+    fit_global = _json(model / f"sub-{sub}_desc-global_trajectory.json")
+    regional = _json(model / f"sub-{sub}_desc-regional_trajectory.json")
     # each stage starts where the one before ended and keeps the best values seen
     assert fit_global["StartLoss"] == pytest.approx(explore["Loss"], rel=1e-4)  # float32 grid
     assert fit_global["Loss"] <= fit_global["StartLoss"]

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from bids_validation import errors, validate_bids
 from conftest import REPO, make_tiny_bids, tiny_config
 
 from tvbo_pipe.config import validate_config
@@ -97,33 +98,73 @@ def test_same_inputs_give_the_same_bytes(runs):
     assert not differ, f"files that differ between two runs: {differ}"
 
 
-def _validator() -> str | None:
-    exe = Path(sys.executable).parent / "bids-validator-deno"
-    return str(exe) if exe.is_file() else shutil.which("bids-validator-deno")
-
-
-def _validate_bids(root: Path) -> list[dict]:
-    exe = _validator()
-    if exe is None:
-        pytest.skip("bids-validator-deno is not installed (pip install bids-validator-deno)")
-    res = subprocess.run([exe, str(root), "--format", "json"], capture_output=True, text=True, timeout=300)  # fmt: skip
-    try:
-        report = json.loads(res.stdout)
-    except json.JSONDecodeError:
-        pytest.skip(f"bids-validator-deno did not run: {res.stderr[-500:]}")
-    return report["issues"]["issues"]
+#: Outputs of kinds BIDS 1.11 defines: the validator checks them in any run.
+BIDS_DEFINED = {
+    "dataset_description",
+    "readme",
+    "participants",
+    "participants_json",
+    "sc_nodeindices",
+}
 
 
 def test_derivative_passes_the_bids_validator(runs):
+    """With its own .bidsignore: no errors, and every file BIDS defines is checked."""
     _, deriv, _ = runs
-    issues = _validate_bids(deriv)
-    errors = [i for i in issues if i["severity"] == "error"]
-    assert not errors, json.dumps(errors[:10], indent=1)
+    report = validate_bids(deriv)
+    assert not errors(report), json.dumps(errors(report)[:10], indent=1)
+    summary = report["summary"]
+    assert sorted(summary["subjects"]) == list(SUBJECTS)
+    checked = [
+        p
+        for p in produced(deriv)
+        if layout.match_output(p.relative_to(deriv).as_posix()) in BIDS_DEFINED
+    ]
+    assert len(checked) == 4 + len(SUBJECTS) and summary["totalFiles"] == len(checked)
+
+
+def _copy_without_bidsignore(deriv: Path, dest: Path) -> Path:
+    shutil.copytree(deriv, dest)
+    (dest / ".bidsignore").unlink()
+    return dest
+
+
+def test_validator_checks_the_files_bids_does_not_define(runs, tmp_path):
+    """The shipped validator config, on the dataset without .bidsignore: every file
+    (relmats and their sidecars included) is walked and checked; the draft-spec kinds
+    get NOT_INCLUDED as severity 'ignore' only, and no other issue."""
+    _, deriv, _ = runs
+    copy = _copy_without_bidsignore(deriv, tmp_path / "deriv")
+    config = layout.dataset_path("code_validator_config", copy)
+    assert json.loads(config.read_text()) == layout.validator_config()
+    report = validate_bids(copy, config=config)
+    assert not errors(report), json.dumps(errors(report)[:10], indent=1)
+    issues = report["issues"]["issues"]
+    assert {i["code"] for i in issues if i["severity"] != "warning"} == {"NOT_INCLUDED"}
+    not_included = {i["location"].lstrip("/") for i in issues if i["code"] == "NOT_INCLUDED"}
+    files = [p.relative_to(copy).as_posix() for p in produced(copy)]
+    relmats = [f for f in files if f.endswith(("_relmat.dense.tsv", "_relmat.json"))]
+    assert len(relmats) == 2 * 6 * len(SUBJECTS)  # SC weights, lengths, FC, FCD: emp. and sim.
+    assert set(relmats) <= not_included  # the validator walked every relmat and sidecar
+    # every file is walked (the validator skips code/ by design)
+    assert report["summary"]["totalFiles"] == len([f for f in files if not f.startswith("code/")])
+    assert sorted(report["summary"]["subjects"]) == list(SUBJECTS)
+
+
+def test_validator_config_run_catches_a_sidecar_without_its_matrix(runs, tmp_path):
+    """The run above can fail: a relmat sidecar whose matrix is missing is an error."""
+    _, deriv, _ = runs
+    copy = _copy_without_bidsignore(deriv, tmp_path / "deriv")
+    gone = layout.subject_path("sim_fc", copy, prefix="sub-01", atlas="tiny")
+    gone.unlink()
+    report = validate_bids(copy, config=layout.dataset_path("code_validator_config", copy))
+    found = [(i["code"], i["location"]) for i in errors(report)]
+    sidecar = layout.subject_path("sim_fc_json", copy, prefix="sub-01", atlas="tiny")
+    assert found == [("SIDECAR_WITHOUT_DATAFILE", "/" + sidecar.relative_to(copy).as_posix())]
 
 
 def test_demo_input_dataset_passes_the_bids_validator():
-    issues = _validate_bids(REPO / "resources" / "demo")
-    assert not [i for i in issues if i["severity"] == "error"]
+    assert not errors(validate_bids(REPO / "resources" / "demo"))
 
 
 def test_openminds_provenance_validates(runs):
@@ -240,7 +281,7 @@ def test_pybids_finds_every_output_by_its_entities(runs):
     queries = {
         "sc_weights": {"suffix": "relmat", "meas": "weight", "extension": ".dense.tsv"},
         "sc_lengths": {"suffix": "relmat", "meas": "tractLength", "extension": ".dense.tsv"},
-        "sc_nodeindices": {"suffix": "nodeindices", "extension": ".tsv"},
+        "sc_nodeindices": {"suffix": "dseg", "atlas": "tiny", "extension": ".tsv"},
         "empirical_fc": {"suffix": "relmat", "meas": "pearsonCorrelation", "desc": "empirical", "extension": ".dense.tsv"},
         "sim_fc": {"suffix": "relmat", "meas": "pearsonCorrelation", "desc": "simulated", "extension": ".dense.tsv"},
         "sim_fcd": {"suffix": "relmat", "meas": "fcd", "desc": "simulated", "extension": ".dense.tsv"},
@@ -248,10 +289,11 @@ def test_pybids_finds_every_output_by_its_entities(runs):
         "sim_bold_json": {"suffix": "timeseries", "desc": "simulated", "extension": ".json"},
         "fitted_param_xml": {"suffix": "param", "desc": "fitted", "extension": ".xml"},
         "fitted_param": {"suffix": "param", "desc": "fitted", "extension": ".json"},
-        "fit_regional_params": {"suffix": "param", "desc": "regional", "extension": ".json"},
+        "fit_regional_params": {"suffix": "trajectory", "desc": "regional", "extension": ".json"},
+        "explore_best": {"suffix": "grid", "desc": "explore", "extension": ".json"},
         "fit_global_trajectory": {"suffix": "trajectory", "desc": "global", "extension": ".tsv"},
         "explore_table": {"suffix": "grid", "desc": "explore", "extension": ".tsv"},
-        "gof": {"suffix": "gof", "desc": "fitted", "extension": ".json"},
+        "gof": {"suffix": "experiment", "desc": "fitted", "extension": ".json"},
         "fitted_experiment": {"suffix": "experiment", "desc": "fitted", "extension": ".yaml"},
     }  # fmt: skip
     for s in SUBJECTS:
@@ -259,6 +301,65 @@ def test_pybids_finds_every_output_by_its_entities(runs):
             hits = bids.get(subject=s, return_type="filename", **q)
             want = layout.subject_path(name, deriv, prefix=f"sub-{s}", atlas="tiny")
             assert [Path(h) for h in hits] == [want], (name, hits)
+
+
+def test_shipped_pybids_config_tells_fc_from_fcd(runs):
+    """The README's query: pybids with code/pybids_config.json, one simulated FC per subject."""
+    from bids import BIDSLayout
+
+    _, deriv, _ = runs
+    config = layout.dataset_path("code_pybids_config", deriv)
+    bids = BIDSLayout(deriv, validate=False, config=["bids", "derivatives", str(config)])
+    for s in SUBJECTS:
+        q = {
+            "subject": s,
+            "desc": "simulated",
+            "extension": ".dense.tsv",
+            "return_type": "filename",
+        }
+        fc = bids.get(meas="pearsonCorrelation", **q)
+        fcd = bids.get(meas="fcd", **q)
+        assert [Path(p) for p in fc] == [
+            layout.subject_path("sim_fc", deriv, prefix=f"sub-{s}", atlas="tiny")
+        ]
+        assert [Path(p) for p in fcd] == [
+            layout.subject_path("sim_fcd", deriv, prefix=f"sub-{s}", atlas="tiny")
+        ]
+    assert len(bids.get(meas="pearsonCorrelation", desc="simulated", extension=".dense.tsv")) == 2
+    assert (
+        "meas"
+        not in BIDSLayout(deriv, validate=False, config=["bids", "derivatives"]).get_entities()
+    )
+
+
+def test_fcd_sidecars_describe_time_windows(runs):
+    _, deriv, _ = runs
+    bold = json.loads(
+        layout.subject_path("sim_bold_json", deriv, prefix="sub-01", atlas="tiny").read_text()
+    )
+    for name in ("empirical_fcd", "sim_fcd"):
+        path = layout.subject_path(name, deriv, prefix="sub-01", atlas="tiny")
+        fcd, labels, meta = read_relmat(path)
+        assert labels is None and "NodeLabels" not in meta
+        assert len(meta["WindowOnsets"]) == fcd.shape[0] and meta["WindowUnits"] == "s"
+        assert meta["Units"] == "1" and np.all(np.abs(fcd) <= 1 + 1e-12)
+        assert (meta["WindowLength"], meta["WindowStep"]) == (20.0, 10.0)  # 10 and 5 TRs of 2 s
+        assert np.allclose(np.diff(meta["WindowOnsets"]), meta["WindowStep"])
+    # simulated windows start after the transient (4 s = 2 samples of 2 s)
+    assert meta["WindowOnsets"][0] == bold["TransientDiscardedForFC"] * bold["RepetitionTime"]
+
+
+def test_source_dataset_is_linked_without_a_machine_path(runs):
+    _, deriv, _ = runs
+    desc = json.loads(layout.dataset_path("dataset_description", deriv).read_text())
+    link = desc["DatasetLinks"]["raw"]
+    assert link == "../bids" and desc["SourceDatasets"][0]["URL"] == link
+    assert (deriv / link / "dataset_description.json").is_file()
+    sidecar = json.loads(
+        layout.subject_path("empirical_fc_json", deriv, prefix="sub-01", atlas="tiny").read_text()
+    )
+    assert sidecar["Sources"] and all(u.startswith("bids:raw:") for u in sidecar["Sources"])
+    assert all((deriv / link / u[len("bids:raw:") :]).is_file() for u in sidecar["Sources"])
 
 
 def test_simulated_outputs_name_their_model_connectivity_and_code(runs):

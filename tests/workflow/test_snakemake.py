@@ -113,12 +113,12 @@ def test_fitting_stages_run_end_to_end(tmp_path):
     res = snakemake(tmp_path, cfg)
     assert res.returncode == 0, res.stderr[-3000:]
     model = tmp_path / "deriv" / "sub-01" / "model"
-    best = json.loads((model / "sub-01_desc-explore_param.json").read_text())
+    best = json.loads((model / "sub-01_desc-explore_grid.json").read_text())
     assert best["Points"] == 9 and set(best["Values"]) == {"coupling.a", "model.w"}
-    glob = json.loads((model / "sub-01_desc-global_param.json").read_text())
+    glob = json.loads((model / "sub-01_desc-global_trajectory.json").read_text())
     assert glob["StartValues"]["coupling.a"] == pytest.approx(best["Values"]["coupling.a"])
     assert glob["Loss"] <= glob["StartLoss"]
-    reg = json.loads((model / "sub-01_desc-regional_param.json").read_text())
+    reg = json.loads((model / "sub-01_desc-regional_trajectory.json").read_text())
     assert (
         len(reg["Values"]["model.I_o"]) == 5
         and reg["AllValues"]["coupling.a"] == glob["Values"]["coupling.a"]
@@ -132,7 +132,7 @@ def test_fitting_stages_run_end_to_end(tmp_path):
         and "model.I_o[0]" in header
     )
     assert len(traj) == 4
-    gof = json.loads((model / "sub-01_desc-fitted_gof.json").read_text())
+    gof = json.loads((model / "sub-01_desc-fitted_experiment.json").read_text())
     assert set(gof["Fitted"]) == {"FCCorrelation", "FCRMSE", "FCDKolmogorovSmirnov"}
     assert set(gof["HeldOut"]) == {"FCCorrelation", "FCRMSE", "TestRetestFCCorrelation"}
     mean_fc = gof["MeanFCOfRealisations"]

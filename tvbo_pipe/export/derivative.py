@@ -210,17 +210,69 @@ def _finite_or_text(x: float) -> float | str:
 
 # --------------------------------------------------------------------------- dataset files
 def nodeindices_rows(labels: Sequence[str]) -> list[list[Any]]:
-    """Rows of a BEP017 node map (``index``, ``name``): 1-based indices in matrix order."""
+    """Rows of the node map, a BIDS ``*_dseg.tsv`` look-up table (``index``, ``name``):
+    1-based indices in matrix order."""
     return [[k + 1, label] for k, label in enumerate(labels)]
 
 
 def bidsignore_text() -> str:
-    """The derivative's ``.bidsignore``."""
+    """The derivative's ``.bidsignore``: :data:`~tvbo_pipe.export.layout.BIDSIGNORE`."""
     head = (
-        "# Files BIDS does not define yet: BEP017 relationship matrices and node maps,\n"
-        "# region time series, BEP034 model files, figures, reports, provenance.\n"
+        "# File kinds no released BIDS version defines (BIDS 1.11): BEP017 relationship\n"
+        "# matrices, region time series, BEP034 model files, figures, reports, provenance.\n"
+        "# To have bids-validator-deno check these files too, run it on a copy without\n"
+        "# this file: bids-validator-deno --config code/bids_validator_config.json COPY\n"
     )
     return head + "\n".join(layout.BIDSIGNORE) + "\n"
+
+
+def pybids_config() -> dict[str, Any]:
+    """The pybids configuration of the entities BIDS does not define (``meas``, ``stat``, ``seg``).
+
+    Written to ``code/pybids_config.json``; with it pybids queries every
+    output by its entities (``meas="pearsonCorrelation"`` tells the FC from
+    the FCD, ``meas="fcd"``).
+    """
+    from ..io.bids import EXTRA_ENTITIES
+
+    return EXTRA_ENTITIES
+
+
+def fcd_window_keys(onsets_s: Sequence[float], length_s: float, step_s: float) -> dict[str, Any]:
+    """Sidecar keys of an FCD relmat, whose rows and columns are time windows, not regions.
+
+    Args:
+        onsets_s: Onset of every window (row), in s from the first sample of
+            the time series it was cut from.
+        length_s: Window length in s (whole samples).
+        step_s: Step between window onsets in s (whole samples).
+
+    Returns:
+        ``WindowOnsets``, ``WindowLength``, ``WindowStep`` (all in s, as
+        ``WindowUnits`` says) and ``Units`` of the values: ``"1"``, the FCD
+        being Pearson correlations (dimensionless).
+    """
+    return {
+        "MatrixAxes": "time windows (rows and columns in WindowOnsets order)",
+        "WindowOnsets": [round(float(t), 9) for t in onsets_s],
+        "WindowLength": round(float(length_s), 9),
+        "WindowStep": round(float(step_s), 9),
+        "WindowUnits": "s",
+        "Units": "1",
+    }
+
+
+def source_subjects(source_dir: str | Path) -> list[str]:
+    """The subjects of the source dataset (labels without ``sub-``), sorted: its
+    ``sub-*`` folders and the rows of its ``participants.tsv``."""
+    root = Path(source_dir)
+    subjects = {d.name.removeprefix("sub-") for d in root.glob("sub-*") if d.is_dir()}
+    src = root / "participants.tsv"
+    if src.is_file():
+        lines = [ln.split("\t") for ln in src.read_text().splitlines() if ln.strip()]
+        if lines and lines[0][0] == "participant_id":
+            subjects |= {row[0].removeprefix("sub-") for row in lines[1:] if row[0]}
+    return sorted(subjects)
 
 
 def participants(
@@ -228,9 +280,9 @@ def participants(
 ) -> tuple[list[str], list[list[Any]], dict]:
     """``participants.tsv`` header, rows and ``participants.json`` of the derivative.
 
-    Rows are the processed subjects (labels without ``sub-``), sorted, with
-    the columns of the source dataset's ``participants.tsv`` when there is
-    one (its ``participants.json`` descriptions are kept).
+    Rows are ``subjects`` (labels without ``sub-``), sorted, with the columns
+    of the source dataset's ``participants.tsv`` when there is one (its
+    ``participants.json`` descriptions are kept).
     """
     import json
 
@@ -252,7 +304,10 @@ def participants(
     for col in header:  # BIDS recommends a description of every column
         meta.setdefault(col, {"Description": f"{col} (from the source dataset's participants.tsv)"})
     if "Description" not in header:  # and of every derivative file (CommonDerivativeFields)
-        meta["Description"] = "Participants of this derivative dataset: the subjects processed."
+        meta["Description"] = (
+            "Participants of the source dataset; those processed have a sub-<label> folder "
+            "here (and a row in group/desc-fit_summary.tsv)."
+        )
     rows = []
     for sub in sorted(set(subjects)):
         pid = f"sub-{sub}"
@@ -261,7 +316,7 @@ def participants(
 
 
 def readme_text(
-    config: Mapping[str, Any], *, prefixes: Sequence[str], model: str | None, source_name: str
+    config: Mapping[str, Any], *, subjects: Sequence[str], model: str | None, source_name: str
 ) -> str:
     """The derivative's ``README.md``: what it holds and how it was made."""
     fit = [s for s in ("explore", "fit_global", "fit_regional") if config[s]["enabled"]]
@@ -274,7 +329,9 @@ def readme_text(
         + (f"({model}) " if model else "")
         + "fitted to that FC, its simulated BOLD, FC and FCD.",
         "",
-        f"- Subject-sessions: {len(prefixes)} ({', '.join(prefixes)})",
+        f"- Participants of the source dataset: {len(subjects)} (`participants.tsv`); the "
+        "fitted subject-sessions are the `sub-<id>/` folders (one row each in "
+        "`group/desc-fit_summary.tsv`)",
         f"- Atlas: {config['atlas']}",
         f"- Fit stages: {', '.join(fit) if fit else 'none'}"
         + (
@@ -286,25 +343,38 @@ def readme_text(
         "## Layout",
         "",
         "- `sub-<id>/dwi/`: SC weights and tract lengths used (BEP017 `*_relmat.dense.tsv` "
-        "with JSON sidecars) and the node map `*_nodeindices.tsv`.",
-        "- `sub-<id>/func/`: empirical and simulated FC and FCD (relmats) and the simulated "
-        "BOLD time series (`*_desc-simulated_timeseries.tsv`, one column per region; the "
-        "sidecar gives the sampling period, units and region labels).",
-        "- `sub-<id>/model/`: the exploration grid and every fit stage's values and "
-        "trajectory, the fitted parameters as BEP034 LEMS (`*_desc-fitted_param.xml`) with "
-        "a JSON record (values, bounds, regional or global), the goodness of fit, and the "
-        "experiment with the fitted values (`*_desc-fitted_experiment.yaml`).",
+        "with JSON sidecars) and the node map `*_atlas-<atlas>_dseg.tsv` (BIDS look-up "
+        "table: `index`, `name` in matrix order).",
+        "- `sub-<id>/func/`: empirical and simulated FC (`meas-pearsonCorrelation`) and FCD "
+        "(`meas-fcd`, window x window: `WindowOnsets` in the sidecar) relmats and the "
+        "simulated BOLD time series (`*_desc-simulated_timeseries.tsv`, one column per "
+        "region; the sidecar gives the sampling period, units and region labels).",
+        "- `sub-<id>/model/`: the exploration grid and every fit stage's trajectory "
+        "(`*_grid.tsv`, `*_trajectory.tsv`, their JSON sidecars hold the stage's values), "
+        "the fitted parameters as BEP034 LEMS (`*_desc-fitted_param.xml`) with a JSON "
+        "record (values, bounds, regional or global), and the experiment with the fitted "
+        "values (`*_desc-fitted_experiment.yaml`; its sidecar holds the goodness of fit).",
         "- `sub-<id>/figures/` and `sub-<id>/*_desc-fit_report.html`: the subject's report.",
         "- `sub-<id>/prov/`: openMINDS provenance (JSON-LD) of the subject's fit.",
         "- `model/`: the model equations (BEP034 `desc-<Model>_eq.xml`, LEMS) and a "
         "Markdown description of the model.",
         "- `group/`: one row per subject (fitted global parameters, goodness of fit, run "
         "time) and the group report.",
-        "- `code/`: the resolved configuration, the experiment and a standalone JAX script "
-        "of the model.",
+        "- `code/`: the resolved configuration, the experiment, a standalone JAX script "
+        "of the model, the pybids entity configuration and a bids-validator configuration.",
         "",
-        "Files BIDS does not define yet are listed in `.bidsignore`. Reload a subject's "
-        "fitted model with `tvbo_pipe.export.readback.load_fitted(<this folder>, '01')`.",
+        "Files BIDS does not define yet are listed in `.bidsignore`. Find outputs with "
+        "pybids, its configuration extended by `code/pybids_config.json` (entity `meas`):",
+        "",
+        "```python",
+        "from bids import BIDSLayout",
+        'layout = BIDSLayout(root, validate=False, config=["bids", "derivatives", '
+        'f"{root}/code/pybids_config.json"])',
+        'layout.get(meas="pearsonCorrelation", desc="simulated", extension=".dense.tsv")',
+        "```",
+        "",
+        "Reload a subject's fitted model with "
+        "`tvbo_pipe.export.readback.load_fitted(<this folder>, '01')`.",
         "",
     ]
     return "\n".join(lines)

@@ -37,11 +37,12 @@ SUBJECT_OUTPUTS: dict[str, str] = {
     "empirical_fcd_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-empirical_relmat.json",
     # fitting stages
     "explore_table": "{subdir}/model/{prefix}_desc-explore_grid.tsv",
-    "explore_best": "{subdir}/model/{prefix}_desc-explore_param.json",
+    # a stage's result (best values, loss) is the JSON sidecar of its table
+    "explore_best": "{subdir}/model/{prefix}_desc-explore_grid.json",
     "explore_heatmap": "{subdir}/figures/{prefix}_desc-explore_heatmap.png",
-    "fit_global_params": "{subdir}/model/{prefix}_desc-global_param.json",
+    "fit_global_params": "{subdir}/model/{prefix}_desc-global_trajectory.json",
     "fit_global_trajectory": "{subdir}/model/{prefix}_desc-global_trajectory.tsv",
-    "fit_regional_params": "{subdir}/model/{prefix}_desc-regional_param.json",
+    "fit_regional_params": "{subdir}/model/{prefix}_desc-regional_trajectory.json",
     "fit_regional_trajectory": "{subdir}/model/{prefix}_desc-regional_trajectory.tsv",
     # final simulation
     "sim_bold": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_desc-simulated_timeseries.tsv",
@@ -50,10 +51,12 @@ SUBJECT_OUTPUTS: dict[str, str] = {
     "sim_fc_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-simulated_relmat.json",
     "sim_fcd": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-simulated_relmat.dense.tsv",
     "sim_fcd_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-simulated_relmat.json",
-    "gof": "{subdir}/model/{prefix}_desc-fitted_gof.json",
+    # the goodness of fit is the JSON sidecar of the fitted experiment
+    "gof": "{subdir}/model/{prefix}_desc-fitted_experiment.json",
     "fitted_experiment": "{subdir}/model/{prefix}_desc-fitted_experiment.yaml",
-    # export stage: BEP034 parameters, node map, figures, report, provenance
-    "sc_nodeindices": "{subdir}/dwi/{prefix}_atlas-{atlas}_nodeindices.tsv",
+    # export stage: node map (BIDS segmentation look-up table: index, name),
+    # BEP034 parameters, figures, report, provenance
+    "sc_nodeindices": "{subdir}/dwi/{prefix}_atlas-{atlas}_dseg.tsv",
     "fitted_param_xml": "{subdir}/model/{prefix}_desc-fitted_param.xml",
     "fitted_param": "{subdir}/model/{prefix}_desc-fitted_param.json",
     "fig_fc": "{subdir}/figures/{prefix}_desc-fc_matrix.png",
@@ -77,6 +80,8 @@ DATASET_OUTPUTS: dict[str, str] = {
     "bidsignore": ".bidsignore",
     "code_config": "code/config.yaml",
     "code_experiment": "code/experiment.yaml",
+    "code_pybids_config": "code/pybids_config.json",
+    "code_validator_config": "code/bids_validator_config.json",
     "machine_code": "code/desc-{model}_simulate.py",
     "model_eq": "model/desc-{model}_eq.xml",
     "model_report": "model/desc-{model}_report.md",
@@ -114,14 +119,30 @@ VOLATILE_OUTPUTS = frozenset(
 #: between two runs on the same inputs.
 VOLATILE_JSON_KEYS = frozenset({"Seconds"})
 
-#: Lines of the derivative's ``.bidsignore``: the files BIDS does not define
-#: yet (BEP017 relmats and node maps, region time series, BEP034 models) and
-#: the figures, reports, group summary and provenance. Folders are named
-#: without a trailing slash: bids-validator-deno then ignores the folder too.
+#: The dataset-level files of the ``dataset_files`` stage: written at the
+#: BIDS-app participant level too, so that its output is a valid dataset.
+DATASET_FILE_OUTPUTS = (
+    "readme",
+    "participants",
+    "participants_json",
+    "bidsignore",
+    "code_config",
+    "code_experiment",
+    "code_pybids_config",
+    "code_validator_config",
+)
+
+#: Lines of the derivative's ``.bidsignore``: only the file kinds that no
+#: released BIDS version defines (BIDS 1.11.1, the schema of
+#: bids-validator-deno 3): BEP017 relationship matrices, region time series,
+#: BEP034 model files (``model/`` folders) and tvbo_pipe's figures, HTML
+#: reports, group summary and provenance. Everything else (dataset
+#: description, README, participants, the ``*_dseg.tsv`` node maps) is
+#: checked. Folders are named without a trailing slash: bids-validator-deno
+#: then ignores the folder too.
 BIDSIGNORE = (
     "*_relmat.dense.tsv",
     "*_relmat.json",
-    "*_nodeindices.tsv",
     "*_timeseries.tsv",
     "*_timeseries.json",
     "model",
@@ -130,6 +151,20 @@ BIDSIGNORE = (
     "group",
     "*_report.html",
 )
+
+
+def validator_config() -> dict[str, Any]:
+    """bids-validator-deno ``--config`` that lets it check the files BIDS does not define.
+
+    Run on the derivative without its ``.bidsignore``, the validator then
+    walks every file (relmats and their sidecars included): files of the
+    kinds in :data:`BIDSIGNORE` get ``NOT_INCLUDED`` only as an issue of
+    severity ``ignore``, and every other check (a JSON without its data
+    file, an empty file, invalid JSON, a misnamed BIDS file) still reports
+    errors.
+    """
+    return {"ignore": [{"code": "NOT_INCLUDED", "location": pat} for pat in BIDSIGNORE]}
+
 
 #: Regular expressions for the Snakemake wildcards.
 WILDCARD_CONSTRAINTS = {
@@ -221,12 +256,7 @@ def enabled_outputs(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
             subject += [f"{stage}_params", f"{stage}_trajectory"]
     dataset = [
         "dataset_description",
-        "readme",
-        "participants",
-        "participants_json",
-        "bidsignore",
-        "code_config",
-        "code_experiment",
+        *DATASET_FILE_OUTPUTS,
     ]
     if config["simulate_fitted"]["enabled"]:
         subject += ["sim_bold", "sim_bold_json", "sim_fc", "sim_fc_json", "gof"]

@@ -154,7 +154,7 @@ def relmat_sidecar_path(path: str | os.PathLike) -> Path:
 def write_relmat(
     path: str | os.PathLike,
     matrix: np.ndarray,
-    labels: Sequence[str],
+    labels: Sequence[str] | None,
     sidecar: Mapping[str, Any] | None = None,
 ) -> None:
     """Write a BEP017 dense relationship matrix and its JSON sidecar.
@@ -163,13 +163,14 @@ def write_relmat(
     written as ``repr(float(x))`` so that :func:`read_relmat` gives back exactly
     the same float64 values and the same input always gives the same bytes.
     The sidecar (``*_relmat.json`` next to ``*_relmat.dense.tsv``) holds the
-    keys of ``sidecar`` plus ``"NodeLabels"``. Both files are written
-    atomically.
+    keys of ``sidecar`` plus ``"NodeLabels"`` (none when ``labels`` is
+    ``None``: a matrix whose axes are not regions, such as an FCD's time
+    windows). Both files are written atomically.
 
     Args:
         path: Destination, conventionally ``..._relmat.dense.tsv``.
         matrix: 2-D array ``(n, n)``.
-        labels: ``n`` region labels.
+        labels: ``n`` region labels, or ``None``.
         sidecar: Extra sidecar metadata (e.g. ``{"RelationshipMeasure": ...}``);
             its ``"NodeLabels"``, if any, is replaced by ``labels``.
 
@@ -179,12 +180,14 @@ def write_relmat(
     m = np.asarray(matrix, dtype=float)
     if m.ndim != 2:
         raise ValueError(f"relmat must be 2-D, got shape {m.shape}: {path}")
-    labels = [str(x) for x in labels]
-    if len(labels) != m.shape[0]:
-        raise ValueError(f"{len(labels)} labels for a {m.shape[0]}x{m.shape[1]} matrix: {path}")
-    text = "".join("\t".join(format_number(x) for x in row) + "\n" for row in m)
     meta = dict(sidecar or {})
-    meta["NodeLabels"] = labels
+    meta.pop("NodeLabels", None)
+    if labels is not None:
+        labels = [str(x) for x in labels]
+        if len(labels) != m.shape[0]:
+            raise ValueError(f"{len(labels)} labels for a {m.shape[0]}x{m.shape[1]} matrix: {path}")
+        meta["NodeLabels"] = labels
+    text = "".join("\t".join(format_number(x) for x in row) + "\n" for row in m)
     write_text_atomic(path, text)
     write_json(relmat_sidecar_path(path), meta)
 

@@ -389,35 +389,50 @@ def model_description(inputs: Paths, outputs: Paths, params: Mapping, *, subject
 
 
 def dataset_files(inputs: Paths, outputs: Paths, params: Mapping, *, subject=None) -> None:
-    """README, participants, ``.bidsignore``, the resolved configuration and experiment.
+    """README, participants, ``.bidsignore``, the resolved configuration and experiment,
+    the pybids entity configuration and the bids-validator configuration (``code/``).
 
     ``params``: ``config`` (the resolved configuration, its ``experiment``
-    pointing at ``code/experiment.yaml``), ``experiment`` (the experiment as
-    a mapping), ``prefixes`` (the subject-sessions processed) and ``model``
+    pointing at ``code/experiment.yaml``, without the participant and session
+    selection), ``experiment`` (the experiment as a mapping) and ``model``
     (its name, or ``None``).
+
+    These files describe the dataset, not one run: they do not depend on
+    which participants a run selects, so every BIDS-app participant-level
+    run (one per node, say) writes the same bytes and a later run has
+    nothing to redo. ``participants.tsv`` lists the source dataset's
+    subjects, so that it names every ``sub-*`` folder as BIDS requires.
     """
     import yaml
 
     from ..experiment import Experiment
-    from ..export.derivative import bidsignore_text, participants, readme_text
+    from ..export import layout
+    from ..export.derivative import (
+        bidsignore_text,
+        participants,
+        pybids_config,
+        readme_text,
+        source_subjects,
+    )
     from ..io.relmat import write_json, write_text_atomic, write_tsv_table
 
     config = params["config"]
-    prefixes = list(params["prefixes"])
     bids_dir = config["bids_dir"]
+    subjects = source_subjects(bids_dir)
     source_name = str(bids_dir)
     desc = Path(bids_dir) / "dataset_description.json"
     if desc.is_file():
         source_name = json.loads(desc.read_text()).get("Name") or source_name
     write_text_atomic(
         outputs["readme"],
-        readme_text(config, prefixes=prefixes, model=params.get("model"), source_name=source_name),
+        readme_text(config, subjects=subjects, model=params.get("model"), source_name=source_name),
     )
-    subjects = [p.split("_ses-")[0].removeprefix("sub-") for p in prefixes]
     header, rows, meta = participants(subjects, bids_dir)
     write_tsv_table(outputs["participants"], header, rows)
     write_json(outputs["participants_json"], meta)
     write_text_atomic(outputs["bidsignore"], bidsignore_text())
+    write_json(outputs["code_pybids_config"], pybids_config())
+    write_json(outputs["code_validator_config"], layout.validator_config())
     write_text_atomic(
         outputs["code_config"],
         "# The resolved tvbo_pipe configuration of this dataset (defaults filled in).\n"

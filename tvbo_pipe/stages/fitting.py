@@ -406,15 +406,21 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
         },
     )
     if "fcd" in outputs and fcd_sim is not None:
+        from ..export.derivative import fcd_window_keys
+
+        starts = obs.sliding_windows(series.shape[0] - problem.transient, window, step)
         write_relmat(
             outputs["fcd"],
             fcd_sim,
-            [f"window-{k:03d}" for k in range(fcd_sim.shape[0])],
+            None,  # rows and columns are time windows
             {
-                "Description": "Simulated FCD",
-                "WindowLength": fcd_cfg["window_s"],
-                "WindowStep": fcd_cfg["step_s"],
-                "Units": "s",
+                "Description": "Simulated FCD (as the empirical FCD, of the simulated BOLD "
+                "after the transient); WindowOnsets in s from the first BOLD sample",
+                **fcd_window_keys(
+                    [(problem.transient + k) * period_s for k in starts],
+                    window * period_s,
+                    step * period_s,
+                ),
                 **bep034("fcd", outputs["bold"]),
             },
         )

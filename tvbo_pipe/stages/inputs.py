@@ -51,42 +51,49 @@ def dataset_description(inputs: Paths, outputs: Paths, params: Mapping, *, subje
     """Write the derivative dataset's ``dataset_description.json``.
 
     ``params``: ``bids_dir`` (the source dataset, recorded in SourceDatasets
-    and as the ``raw`` dataset link that ``bids:raw:`` URIs refer to; a relative
-    one is recorded relative to the derivative's root). Inside the tvbo_pipe
-    container, ``GeneratedBy[0].Container`` names it (:mod:`tvbo_pipe.container`).
+    and as the ``raw`` dataset link that ``bids:raw:`` URIs refer to).
+
+    The source dataset's location is written relative to this dataset's root
+    (``../..`` for ``<bids>/derivatives/tvbo_pipe``), a relative URI
+    reference as in the BIDS specification's ``DatasetLinks`` example
+    (``"deriv1": "derivatives/derivative1"``): it names no machine-specific
+    path and stays valid when both datasets move together. The source's
+    ``DatasetDOI``, when it has one, is recorded as ``SourceDatasets`` ``DOI``.
+    Inside the tvbo_pipe container, ``GeneratedBy[0].Container`` names it
+    (:mod:`tvbo_pipe.container`).
     """
+    import os
+
     from ..io.relmat import write_json
 
     bids_dir = params["bids_dir"]
-    source_name = None
+    src_meta: dict = {}
     src_desc = Path(bids_dir) / "dataset_description.json"
     if src_desc.is_file():
         import json
 
-        source_name = json.loads(src_desc.read_text()).get("Name")
+        src_meta = json.loads(src_desc.read_text())
+    out_root = os.path.dirname(os.path.abspath(outputs["dataset_description"]))
+    link = Path(os.path.relpath(os.path.abspath(bids_dir), out_root)).as_posix()
+    source = {"URL": link}
+    if src_meta.get("DatasetDOI"):
+        source["DOI"] = src_meta["DatasetDOI"]
+    if src_meta.get("Name"):
+        source["Name"] = src_meta["Name"]
     from ..container import container_record
 
     generated_by = {"Name": "tvbo_pipe", "Version": __version__, "CodeURL": CODE_URL}
     if container := container_record():  # inside the Docker/Apptainer image
         generated_by["Container"] = container
-    # a relative bids_dir is relative to the working directory: record it relative
-    # to the derivative's root, so that the link holds wherever both are moved
-    raw = str(bids_dir)
-    if not os.path.isabs(raw):
-        root = os.path.dirname(os.path.abspath(outputs["dataset_description"]))
-        raw = os.path.relpath(os.path.abspath(raw), root)
-    source = {"URL": raw}
-    if source_name:
-        source["Name"] = source_name
     write_json(
         outputs["dataset_description"],
         {
             "Name": "tvbo_pipe: fitted whole-brain network models",
-            "BIDSVersion": "1.10.0",
+            "BIDSVersion": "1.11.1",
             "DatasetType": "derivative",
             "GeneratedBy": [generated_by],
             "SourceDatasets": [source],
-            "DatasetLinks": {"raw": raw},
+            "DatasetLinks": {"raw": link},
         },
     )
 
@@ -263,6 +270,7 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
     kind, runs = _load_runs(inputs, params, subject=subject)
     paths = _as_list(inputs["functional"])
     fcs, window_vectors, run_info = [], [], []  # window_vectors: one list per run
+    window_onsets: list[list[float]] = []  # s from the run's first volume, one list per run
     with jax.enable_x64(True):
         for path, run in zip(paths, runs, strict=True):
             if kind == "fc":
@@ -274,6 +282,7 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
                 fcs.append(np.asarray(fc_run, dtype=float))
                 run_info.append({"Source": _source_uri(path, params.get("bids_dir"))})
                 window_vectors.append([])
+                window_onsets.append([])
                 continue
             order = _reorder(run.labels, sc_labels, path=path, sc_path=sc_path, subject=subject)
             data = run.data if order is None else run.data[:, order]
@@ -294,6 +303,7 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
                 "NumberOfVolumes": int(data.shape[0]),
             }
             window_vectors.append([])
+            window_onsets.append([])
             if settings["fcd"]["enabled"]:
                 window = round(settings["fcd"]["window_s"] / run.tr)
                 step = max(1, round(settings["fcd"]["step_s"] / run.tr))
@@ -307,8 +317,15 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
                     window_vectors[-1].append(
                         np.asarray(obs.upper_triangle(obs.fc(data[s : s + window])))
                     )
+                    window_onsets[-1].append((settings["discard_volumes"] + s) * run.tr)
                 info.update(
-                    {"FCDWindowVolumes": window, "FCDStepVolumes": step, "FCDWindows": len(starts)}
+                    {
+                        "FCDWindowVolumes": window,
+                        "FCDStepVolumes": step,
+                        "FCDWindows": len(starts),
+                        "FCDWindowLength": window * run.tr,
+                        "FCDWindowStep": step * run.tr,
+                    }
                 )
             run_info.append(info)
         held = _heldout_runs(
@@ -368,17 +385,25 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
                 subject=subject,
                 key="empirical_fc.fcd.enabled",
             )
-        labels = [f"window-{k:03d}" for k in range(fcd_matrix.shape[0])]
+        from ..export.derivative import fcd_window_keys
+
+        first = next(run_info[k] for k in train if "FCDWindowLength" in run_info[k])
+        meta = fcd_window_keys(
+            [t for k in train for t in window_onsets[k]],
+            first["FCDWindowLength"],
+            first["FCDWindowStep"],
+        )
+        if len(train) > 1:  # which run each window is from (index into Runs)
+            meta["WindowRuns"] = [k for k in train for _ in window_onsets[k]]
         write_relmat(
             outputs["empirical_fcd"],
             fcd_matrix,
-            labels,
+            None,
             {
                 "Description": "Functional connectivity dynamics: Pearson correlation between the "
-                "upper triangles of sliding-window FCs (windows of all runs, in run order)",
-                "WindowLength": settings["fcd"]["window_s"],
-                "WindowStep": settings["fcd"]["step_s"],
-                "Units": "s",
+                "upper triangles of sliding-window FCs (windows of all runs, in run order); "
+                "WindowOnsets in s from the first volume of each run",
+                **meta,
                 "Sources": sources,
                 "Runs": run_info,
             },

@@ -38,6 +38,9 @@ SUBJECT_NAMES, DATASET_NAMES = layout.enabled_outputs(config)
 PREFIXES = sorted(UNITS)
 # Settings only: places (logs, benchmarks, checkpoints, caches) rerun nothing.
 PLACES = ("log_dir", "benchmark_dir", "work_dir", "jax_cache_dir")
+# The participant selection does not change the dataset-level files (any
+# BIDS-app participant-level run writes the same ones).
+SELECTION = ("participant_label", "session_label")
 
 
 wildcard_constraints:
@@ -115,12 +118,10 @@ def all_outputs():
 
 def participant_outputs():
     """The outputs of the participant level: every subject's files (under sub-*/),
-    and the dataset description."""
-    return [
-        p
-        for p in all_outputs()
-        if os.path.relpath(p, OUT).startswith("sub-") or p == out("dataset_description")
-    ]
+    and the dataset-level files that make it a valid BIDS dataset (description,
+    README, participants, .bidsignore, code/)."""
+    dataset = [out(n) for n in ("dataset_description", *layout.DATASET_FILE_OUTPUTS)]
+    return [p for p in all_outputs() if os.path.relpath(p, OUT).startswith("sub-") or p in dataset]
 
 
 # ---------------------------------------------------------------- connectome.smk

@@ -26,14 +26,15 @@ rule dataset_files:
         bidsignore=dout("bidsignore"),
         code_config=dout("code_config"),
         code_experiment=dout("code_experiment"),
+        code_pybids_config=dout("code_pybids_config"),
+        code_validator_config=dout("code_validator_config"),
     params:
         config=stage_params(
             experiment=EXPERIMENT,
             config={
-                **{k: v for k, v in config.items() if k not in PLACES},
+                **{k: v for k, v in config.items() if k not in PLACES + SELECTION},
                 "experiment": "experiment.yaml",
             },
-            prefixes=PREFIXES,
             model=MODEL if EXPORTING else None,
         ),
         cli=cli_args,
