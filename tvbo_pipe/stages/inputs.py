@@ -62,8 +62,6 @@ def dataset_description(inputs: Paths, outputs: Paths, params: Mapping, *, subje
     Inside the tvbo_pipe container, ``GeneratedBy[0].Container`` names it
     (:mod:`tvbo_pipe.container`).
     """
-    import os
-
     from ..io.relmat import write_json
 
     bids_dir = params["bids_dir"]
