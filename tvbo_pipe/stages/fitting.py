@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 Paths = Mapping[str, Any]
 
+#: The exploration's best points kept in its JSON (starts of multi-start fits).
+RANKED_POINTS = 16
+
 
 # --------------------------------------------------------------------------- shared
 def _read_json(path) -> dict:
@@ -78,17 +81,34 @@ def build_subject_problem(inputs: Paths, params: Mapping, *, subject: str):
         duration_ms=None if sim["duration_s"] is None else 1000.0 * sim["duration_s"],
         bold_period_ms=period,
     )
+    obs_cfg = params.get("observation", {})
+    fcd_kw = {}
+    if float((obs_cfg.get("weights") or {}).get("fcd", 0.0)) > 0:
+        if not inputs.get("empirical_fcd") or "fcd" not in params:
+            raise InputError(
+                "observation.weights.fcd > 0 needs the empirical FCD "
+                "(set empirical_fc.fcd.enabled: true)",
+                subject=subject,
+                key="observation.weights.fcd",
+            )
+        fcd_emp, _, _ = read_relmat(inputs["empirical_fcd"])
+        fcd_kw = {
+            "fcd_emp": fcd_emp,
+            "fcd_window_ms": 1000.0 * params["fcd"]["window_s"],
+            "fcd_step_ms": 1000.0 * params["fcd"]["step_s"],
+        }
     problem = build_problem(
         experiment,
         conn,
         fc_emp,
         transient_ms=1000.0 * sim["transient_s"],
         # simulate_fitted has no loss to evaluate: its params have no observation
-        loss=params.get("observation", {}).get("loss", "combined"),
-        loss_weights=params.get("observation", {}).get("weights"),
+        loss=obs_cfg.get("loss", "combined"),
+        loss_weights=obs_cfg.get("weights"),
         warmup=sim["warmup"],
         enable_x64=sim["enable_x64"],
         realisations=sim.get("realisations", 1),
+        **fcd_kw,
     )
     return problem, conn
 
@@ -164,6 +184,11 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
     rows = [[*(points[p][k] for p in paths), *metrics[k]] for k in range(len(loss))]
     write_tsv_table(outputs["explore_table"], [*paths, "loss", "fc_corr", "fc_rmse"], rows)
     best_values = {p: float(points[p][best]) for p in paths}
+    ranked = [
+        {**{p: float(points[p][k]) for p in paths}, "loss": float(loss[k])}
+        for k in np.argsort(loss)[:RANKED_POINTS]
+        if np.isfinite(loss[k])
+    ]
     seconds = time.perf_counter() - t0
     result = _param_json(
         problem,
@@ -176,6 +201,7 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
             "Method": cfg["method"],
             "Precision": precision,
             "Points": len(loss),
+            "RankedPoints": ranked,
             "Seconds": round(seconds, 3),
         },
         {},
@@ -201,8 +227,7 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
 
 # --------------------------------------------------------------------------- fits
 def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, stage: str) -> dict:
-    from ..fit.optimize import fit
-    from ..io.relmat import write_json, write_tsv_table
+    from ..io.relmat import write_json
 
     t0 = time.perf_counter()
     cfg = params[stage]
@@ -211,12 +236,79 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
     previous = previous_values(inputs)
     _apply_known(problem, previous)
     space = _space(problem, cfg["parameters"], regional=regional, key=f"{stage}.parameters")
+    if regional and cfg.get("uncertainty", {}).get("enabled", False):
+        raise InputError(
+            "the Laplace approximation is for global parameters only",
+            subject=subject,
+            key="fit_regional.uncertainty.enabled",
+        )
     start = space.current(problem.state)
     start_loss = float(problem.loss_of_state(problem.state))
     ckpt = Path(params["work_dir"]) / f"{subject}_{stage}.ckpt.npz"
+    method = cfg.get("method", "adam")
+    method_info: dict = {}
+    if method != "adam":
+        from ..fit.methods import run_method
+
+        result, method_info = run_method(
+            method, problem, space, start, cfg, inputs, label=f"{subject} {stage}"
+        )
+    else:
+        result = _adam_fit(problem, space, start, cfg, ckpt, label=f"{subject} {stage}")
+    _write_trajectory(outputs["trajectory"], space, result)
+    uncertainty = None
+    if stage == "fit_global" and cfg.get("uncertainty", {}).get("enabled", False):
+        from ..fit.uncertainty import laplace
+
+        uncertainty = laplace(
+            problem, space, result.values, realisations=cfg["uncertainty"]["realisations"]
+        ).to_json()
+    seconds = time.perf_counter() - t0
+    extra = {
+        "Stage": stage,
+        "Method": method,
+        "Loss": result.loss,
+        "StartLoss": start_loss,
+        "StartValues": {k: np.asarray(v).tolist() for k, v in start.items()},
+        "Steps": result.steps,
+        "StopReason": result.stop_reason,
+        "RejectedSteps": result.rejected,
+        "Optimizer": cfg["optimizer"] if method != "cmaes" else "cmaes",
+        "LearningRate": cfg["learning_rate"],
+        "GradientMode": result.extra["grad_mode"],
+        "Seconds": round(seconds, 3),
+        **method_info,
+    }
+    if uncertainty is not None:
+        extra["Uncertainty"] = uncertainty
+    elif "Uncertainty" in _start_json(inputs):  # carried to the final stage's gof
+        extra["Uncertainty"] = _start_json(inputs)["Uncertainty"]
+    out = _param_json(problem, space, result.values, extra, previous)
+    write_json(outputs["params"], out)
+    log.info(
+        "subject %s: %s (%s) loss %.4g -> %.4g in %d steps (%s), %.1f s",
+        subject,
+        stage,
+        method,
+        start_loss,
+        result.loss,
+        result.steps,
+        result.stop_reason,
+        seconds,
+    )
+    return out
+
+
+def _start_json(inputs: Paths) -> dict:
+    return _read_json(inputs["start"]) if inputs.get("start") else {}
+
+
+def _adam_fit(problem, space, start, cfg: Mapping, ckpt: Path, *, label: str):
     import jax
 
-    result = fit(
+    from ..fit.optimize import fit
+
+    return fit(
         problem.loss_fn(space, fixed_noise=not cfg["redraw_noise"]),
         space,
         start,
@@ -230,9 +322,14 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
         log_every=cfg["log_every"],
         checkpoint=ckpt,
         checkpoint_every=cfg["checkpoint_every"],
-        label=f"{subject} {stage}",
+        label=label,
         grad_mode=cfg.get("grad_mode", "auto"),
     )
+
+
+def _write_trajectory(path, space, result) -> None:
+    from ..io.relmat import write_tsv_table
+
     header = ["step", "loss", "accepted"]
     columns: list[tuple[str, int | None]] = []
     for p in space.params:
@@ -247,39 +344,7 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
     ):
         cells = [vals[path] if i is None else vals[path][i] for path, i in columns]
         rows.append([k, loss, bool(ok), *cells])
-    write_tsv_table(outputs["trajectory"], header, rows)
-    seconds = time.perf_counter() - t0
-    out = _param_json(
-        problem,
-        space,
-        result.values,
-        {
-            "Stage": stage,
-            "Loss": result.loss,
-            "StartLoss": start_loss,
-            "StartValues": {k: np.asarray(v).tolist() for k, v in start.items()},
-            "Steps": result.steps,
-            "StopReason": result.stop_reason,
-            "RejectedSteps": result.rejected,
-            "Optimizer": cfg["optimizer"],
-            "LearningRate": cfg["learning_rate"],
-            "GradientMode": result.extra["grad_mode"],
-            "Seconds": round(seconds, 3),
-        },
-        previous,
-    )
-    write_json(outputs["params"], out)
-    log.info(
-        "subject %s: %s loss %.4g -> %.4g in %d steps (%s), %.1f s",
-        subject,
-        stage,
-        start_loss,
-        result.loss,
-        result.steps,
-        result.stop_reason,
-        seconds,
-    )
-    return out
+    write_tsv_table(path, header, rows)
 
 
 def fit_global(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> dict:
@@ -294,8 +359,9 @@ def fit_regional(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
 
 # --------------------------------------------------------------------------- final simulation
 def goodness_of_fit(fc_sim, fc_emp, fcd_sim=None, fcd_emp=None) -> dict:
-    """FC correlation, FC RMSE (upper triangles) and FCD KS distance."""
+    """FC correlation, FC RMSE (upper triangles); FCD KS and energy distances."""
     from ..fit import losses
+    from ..fit import observations as obs
 
     out = {
         "FCCorrelation": float(losses.fc_corr(fc_sim, fc_emp)),
@@ -303,6 +369,9 @@ def goodness_of_fit(fc_sim, fc_emp, fcd_sim=None, fcd_emp=None) -> dict:
     }
     if fcd_sim is not None and fcd_emp is not None:
         out["FCDKolmogorovSmirnov"] = float(losses.fcd_ks(fcd_sim, fcd_emp))
+        out["FCDEnergyDistance"] = float(
+            losses.fcd_energy(obs.upper_triangle(fcd_sim), obs.upper_triangle(fcd_emp))
+        )
     return out
 
 
@@ -432,6 +501,10 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
         result["MeanFCOfRealisations"] = mean_fc
     if heldout is not None:
         result["HeldOut"] = heldout
+    uncertainty = _start_json(inputs).get("Uncertainty")
+    if uncertainty is not None:  # of the global fit (Laplace approximation)
+        result["GlobalStandardErrors"] = uncertainty["StandardErrors"]
+        result["GlobalUncertainty"] = uncertainty
     write_json(outputs["gof"], result)
     fitted_exp = _fitted_experiment(problem.experiment, fitted, outputs["experiment"], inputs)
     write_text_atomic(outputs["experiment"], fitted_exp.dumps())

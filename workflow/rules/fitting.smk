@@ -8,6 +8,8 @@ from tvbo_pipe.experiment import Experiment
 # so editing the file reruns the fitting stages.
 EXPERIMENT = Experiment.load(config["experiment"]).to_dict()
 FIT_STAGES = [s for s in ("explore", "fit_global", "fit_regional") if config[s]["enabled"]]
+# the loss has an FCD term: the fits read the empirical FCD and its window
+FCD_LOSS = float(config["observation"]["weights"].get("fcd", 0.0)) > 0
 START_OUTPUT = {"explore": "explore_best", "fit_global": "fit_global_params", "fit_regional": "fit_regional_params"}
 
 
@@ -23,7 +25,7 @@ def fit_inputs(stage):
         before = [s for s in FIT_STAGES if FIT_STAGES.index(s) < FIT_STAGES.index(stage)] if stage in FIT_STAGES else FIT_STAGES
         if before:
             files["start"] = out(START_OUTPUT[before[-1]]).format(**wildcards)
-        if stage == "simulate_fitted" and config["empirical_fc"]["fcd"]["enabled"]:
+        if (stage == "simulate_fitted" or FCD_LOSS) and config["empirical_fc"]["fcd"]["enabled"]:
             files["empirical_fcd"] = out("empirical_fcd").format(**wildcards)
         if stage == "simulate_fitted" and config["empirical_fc"]["holdout_runs"]:
             files["empirical_fc_heldout"] = out("empirical_fc_heldout").format(**wildcards)
@@ -35,9 +37,9 @@ def fit_inputs(stage):
 def fit_params(stage):
     """The experiment, the simulation settings and what else `stage` reads."""
     sections = {"experiment": EXPERIMENT, "simulation": config["simulation"]}
-    if stage == "simulate_fitted":
+    if stage == "simulate_fitted" or FCD_LOSS:
         sections["fcd"] = config["empirical_fc"]["fcd"]
-    else:
+    if stage != "simulate_fitted":
         sections["observation"] = config["observation"]
         sections[stage] = {k: v for k, v in config[stage].items() if k != "enabled"}
     return stage_params(**sections)
