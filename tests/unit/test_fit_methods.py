@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from tvbo_pipe.connectome import Connectome
-from tvbo_pipe.errors import ConfigError
+from tvbo_pipe.errors import ConfigError, InputError
 from tvbo_pipe.experiment import Experiment
 from tvbo_pipe.fit import losses
 from tvbo_pipe.fit.cmaes import fit_cmaes
+from tvbo_pipe.fit.maps import MappedSpace, build_space, fc_gradient, parse_maps
 from tvbo_pipe.fit.methods import multistart_points
 from tvbo_pipe.fit.multistart import fit_multistart, make_batched_step, stack_trees
 from tvbo_pipe.fit.observations import fcd, upper_triangle
@@ -144,12 +145,12 @@ def _problem(fcd_weight=0.0, realisations=1, n=5):
         {
             "model": {"name": "ReducedWongWang", "parameters": {"w": 0.5, "I_o": 0.32}},
             "coupling": {"name": "Linear", "parameters": {"a": 0.5}},
-            "integration": {"method": "Heun", "dt": 4.0, "duration": 45000.0,
+            "integration": {"method": "Heun", "dt": 4.0, "duration": 35000.0,
                             "noise": {"sigma": 0.00283}, "seed": 5},
             "monitors": [{"type": "Bold", "period": 1000.0}],
         }
     )  # fmt: skip
-    ts = rng.normal(size=(45, n))
+    ts = rng.normal(size=(35, n))
     return build_problem(
         exp, conn, np.corrcoef(ts.T), transient_ms=5000.0, realisations=realisations,
         loss_weights={"corr": 1.0, "rmse": 1.0, "fcd": fcd_weight},
@@ -220,3 +221,44 @@ def test_laplace_warns_about_unidentifiable_parameters():
                   {"model.w": 0.5, "coupling.a": 0.5}, realisations=1)  # fmt: skip
     assert any("not identifiable" in w for w in lap.warnings)
     assert abs(lap.correlation[0, 1]) > 0.95
+
+
+def test_fc_gradient_follows_a_spatial_axis():
+    x = np.linspace(0, 1, 40)  # regions along an axis; FC falls off with distance
+    fc_ = np.exp(-(((x[:, None] - x[None, :]) / 0.3) ** 2))
+    g = fc_gradient(fc_)
+    assert g.shape == (40,) and 0 < np.abs(g).max() <= 1.0
+    g = g * np.sign(g[-1] - g[0])
+    # it runs along the axis: from one end (-) to the other (+)
+    assert g[0] < -0.9 and g[-1] > 0.9 and np.corrcoef(g, x)[0, 1] > 0.98
+    np.testing.assert_allclose(fc_gradient(fc_[::-1, ::-1]), g[::-1], atol=1e-8)
+
+
+def test_mapped_space_ties_a_regional_parameter_to_maps(tmp_path):
+    labels = ("A", "B", "C", "D")
+    tsv = tmp_path / "myelin.tsv"
+    tsv.write_text("label\tvalue\nD\t4\nB\t2\nA\t1\nC\t3\n")
+    spec = {"model.w": {"low": 0.0, "high": 1.5, "maps": [str(tsv)]}, "model.I_o": [0.0, 0.6]}
+    free = parse_free_parameters(spec, key="fit_regional.parameters", regional=True)
+    state = {"model": {"w": jnp.asarray(0.5), "I_o": jnp.asarray(0.3)}, "coupling": {}}
+    sp = build_space(free, parse_maps(spec, key="k"), state, labels, np.eye(4))
+    assert isinstance(sp, MappedSpace)
+    assert set(sp.paths) == {"model.w", "model.w@myelin", "model.I_o"}
+    start = sp.current(state)
+    assert float(start["model.w"]) == 0.5 and float(start["model.w@myelin"]) == 0.0
+    values = {**start, "model.w@myelin": jnp.asarray(0.1)}
+    z = (np.arange(1, 5) - 2.5) / np.std(np.arange(1, 5))
+    np.testing.assert_allclose(sp.expand(values)["model.w"], 0.5 + 0.1 * z, rtol=1e-12)
+    big = {**start, "model.w@myelin": jnp.asarray(5.0)}
+    w_big = np.asarray(sp.expand(big)["model.w"])
+    assert w_big.min() == 0.0 and w_big.max() == 1.5  # clipped into the bounds
+    new = sp.apply(state, values)
+    assert new["model"]["w"].shape == (4,) and new["model"]["I_o"].shape == (4,)
+    # the unconstrained round trip keeps every free value
+    back = sp.to_values(sp.to_unconstrained(values))
+    for p in sp.paths:
+        np.testing.assert_allclose(back[p], values[p], rtol=1e-9, atol=1e-12)
+    bad = tmp_path / "short.tsv"
+    bad.write_text("label\tvalue\nA\t1\n")
+    with pytest.raises(InputError, match="lacks regions"):
+        build_space(free, {"model.w": [str(bad)]}, state, labels, np.eye(4))

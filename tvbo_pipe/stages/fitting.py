@@ -133,17 +133,25 @@ def _apply_known(problem, values: Mapping[str, Any]) -> None:
     problem.state = state
 
 
-def _space(problem, spec, *, regional: bool, key: str):
+def _space(problem, spec, *, regional: bool, key: str, labels=None):
     from ..fit.parameters import ParameterSpace, parse_free_parameters
 
     free = parse_free_parameters(spec, key=key, regional=regional)
+    if labels is not None:  # regional parameters may be tied to maps
+        from ..fit.maps import build_space, parse_maps
+
+        maps_of = parse_maps(spec, key=key)
+        return build_space(free, maps_of, problem.state, labels, np.asarray(problem.fc_emp))
     return ParameterSpace.build(free, problem.state, len(problem.fc_emp))
 
 
 def _param_json(problem, space, values, extra: Mapping, previous: Mapping) -> dict:
     from ..fit.parameters import values_to_json
 
-    own = values_to_json(values)
+    own = values_to_json(space.expand(values))
+    free = values_to_json(values)
+    if free.keys() != own.keys():  # map-based: the free values differ from the state's
+        extra = {"FreeValues": free, **extra}
     return {
         "Model": problem.experiment.model.name,
         "Coupling": problem.experiment.coupling.name,
@@ -232,10 +240,16 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
     t0 = time.perf_counter()
     cfg = params[stage]
     regional = stage == "fit_regional"
-    problem, _ = build_subject_problem(inputs, params, subject=subject)
+    problem, conn = build_subject_problem(inputs, params, subject=subject)
     previous = previous_values(inputs)
     _apply_known(problem, previous)
-    space = _space(problem, cfg["parameters"], regional=regional, key=f"{stage}.parameters")
+    space = _space(
+        problem,
+        cfg["parameters"],
+        regional=regional,
+        key=f"{stage}.parameters",
+        labels=conn.labels if regional else None,
+    )
     if regional and cfg.get("uncertainty", {}).get("enabled", False):
         raise InputError(
             "the Laplace approximation is for global parameters only",
@@ -269,7 +283,7 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
         "Method": method,
         "Loss": result.loss,
         "StartLoss": start_loss,
-        "StartValues": {k: np.asarray(v).tolist() for k, v in start.items()},
+        "StartValues": {k: np.asarray(v).tolist() for k, v in space.expand(start).items()},
         "Steps": result.steps,
         "StopReason": result.stop_reason,
         "RejectedSteps": result.rejected,
