@@ -89,8 +89,18 @@ def test_cmaes_finds_the_minimum_and_compiles_once():
     )  # fmt: skip
     assert res.values["model.w"] == pytest.approx(1.3, abs=1e-3)
     assert res.values["coupling.a"] == pytest.approx(0.25, abs=1e-3)
-    assert res.extra["compiled"] == 1 and res.steps == 60
-    assert res.extra["evaluations"] == 60 * res.extra["population"]
+    assert res.extra["compiled"] == 1 and res.steps == 61  # the start, then 60 generations
+    assert res.extra["evaluations"] == 1 + 60 * res.extra["population"]
+    assert res.trajectory[0] == {"model.w": pytest.approx(0.5), "coupling.a": pytest.approx(0.8)}
+
+
+def test_cmaes_never_returns_worse_than_its_start():
+    def spike(v, key):  # a narrow well at the start, higher everywhere around it
+        return 1.0 - 0.5 * jnp.exp(-(((v["model.w"] - 0.5) / 1e-4) ** 2))
+
+    res = fit_cmaes(spike, _space({"model.w": [0.0, 2.0]}), {"model.w": 0.5},
+                    key=jax.random.key(0), generations=5, patience=0)  # fmt: skip
+    assert res.loss == pytest.approx(0.5) and res.values["model.w"] == pytest.approx(0.5)
 
 
 def test_cmaes_survives_non_finite_losses():

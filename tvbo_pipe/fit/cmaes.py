@@ -97,8 +97,9 @@ def fit_cmaes(
 
     Returns:
         A :class:`FitResult` whose ``losses`` and ``trajectory`` hold, per
-        generation, the best candidate of that generation (``steps`` counts
-        generations, ``extra["evaluations"]`` the simulations).
+        generation, the best candidate of that generation, after the start
+        itself as generation 0 (``steps`` counts them all,
+        ``extra["evaluations"]`` the simulations).
     """
     from evosax.algorithms import CMA_ES
 
@@ -112,9 +113,13 @@ def fit_cmaes(
     # no weakly typed leaves: the generation is compiled once
     es_state = strong(es.init(jax.random.fold_in(rng, 0), u0, es_params))
     gen = make_generation(loss_fn, space, es, es_params, batch_size=int(batch_size or pop))
-    losses, accepted, trajectory = [], [], []
-    best_loss, best_values, since_best, stop_reason = np.inf, None, 0, "steps"
-    g = 0
+    # generation 0 is the start itself: the result is never worse than the start
+    f0 = float(jax.jit(lambda u: loss_fn(space.to_values(u), key))(u0))
+    start_values = values_to_json(space.to_values(u0))
+    ok0 = bool(np.isfinite(f0))
+    losses, accepted, trajectory = [f0 if ok0 else float("nan")], [ok0], [start_values]
+    best_loss, best_values = (f0, start_values) if ok0 else (np.inf, None)
+    since_best, stop_reason = 0, "steps"
     for g in range(generations):
         es_state, f, values = gen(es_state, jax.random.fold_in(rng, g + 1), key)
         f = np.asarray(f, float)
@@ -161,7 +166,7 @@ def fit_cmaes(
         extra={
             "grad_mode": "none",
             "population": pop,
-            "evaluations": pop * steps,
+            "evaluations": 1 + pop * (steps - 1),
             "sigma": float(sigma),
             "compiled": gen._cache_size(),
         },
