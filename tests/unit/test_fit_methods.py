@@ -19,6 +19,7 @@ from tvbo_pipe.fit.observations import fcd, upper_triangle
 from tvbo_pipe.fit.optimize import FitState, make_optimizer, strong, value_and_grad
 from tvbo_pipe.fit.parameters import ParameterSpace, parse_free_parameters
 from tvbo_pipe.fit.problem import build_problem
+from tvbo_pipe.fit.screening import PASSED, SATURATED, SILENT, make_screen
 from tvbo_pipe.fit.uncertainty import laplace
 
 
@@ -145,12 +146,17 @@ def test_energy_distance():
     assert losses.quantile_summary(jnp.asarray(big)).shape == (losses.FCD_QUANTILES,)
 
 
-def _problem(fcd_weight=0.0, realisations=1, n=5):
+def _conn(n=5):
     rng = np.random.default_rng(3)
     w = rng.uniform(0, 1, (n, n))
     w = (w + w.T) / 2
     np.fill_diagonal(w, 0)
-    conn = Connectome(w / w.max(), None, tuple(f"R{k}" for k in range(n)))
+    return Connectome(w / w.max(), None, tuple(f"R{k}" for k in range(n)))
+
+
+def _problem(fcd_weight=0.0, realisations=1, n=5):
+    rng = np.random.default_rng(4)
+    conn = _conn(n)
     exp = Experiment.from_dict(
         {
             "model": {"name": "ReducedWongWang", "parameters": {"w": 0.5, "I_o": 0.32}},
@@ -272,3 +278,24 @@ def test_mapped_space_ties_a_regional_parameter_to_maps(tmp_path):
     bad.write_text("label\tvalue\nA\t1\n")
     with pytest.raises(InputError, match="lacks regions"):
         build_space(free, {"model.w": [str(bad)]}, state, labels, np.eye(4))
+
+
+def test_screen_rejects_silent_and_saturated_regimes():
+    p = _problem()
+    conn = _conn()
+    spec = {"coupling.a": [0.0, 10.0], "model.w": [0.0, 2.0], "model.I_o": [0.0, 1.0]}
+    sp = ParameterSpace.build(parse_free_parameters(spec, key="t"), p.state, 5)
+    screen = make_screen(p.experiment, conn, sp, duration_ms=2000.0)
+    pts = {"coupling.a": np.array([0.5, 5.0, 0.0]), "model.w": np.array([0.5, 1.5, 0.0]),
+           "model.I_o": np.array([0.32, 0.8, 0.0])}  # fmt: skip
+    codes = screen(pts)
+    np.testing.assert_array_equal(codes, [PASSED, SATURATED, SILENT])
+    # multistart: Sobol starts that fail the screen are skipped
+    s = _space()
+
+    def only_high_w(points):
+        return np.where(points["model.w"] > 1.0, PASSED, SILENT)
+
+    pts = multistart_points(s, {"model.w": 0.5, "coupling.a": 0.5}, [], 4, screen=only_high_w)
+    assert pts[0] == {"model.w": 0.5, "coupling.a": 0.5}
+    assert all(q["model.w"] > 1.0 for q in pts[1:])

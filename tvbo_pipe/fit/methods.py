@@ -23,14 +23,23 @@ METHODS = ("adam", "multistart", "cmaes")
 
 
 def multistart_points(
-    space: ParameterSpace, start: Mapping, ranked: list[Mapping], k: int, *, seed: int = 0
+    space: ParameterSpace,
+    start: Mapping,
+    ranked: list[Mapping],
+    k: int,
+    *,
+    seed: int = 0,
+    screen=None,
 ) -> list[dict]:
     """``k`` starting points: ``start``, then the exploration's best points, then Sobol points.
 
     A ranked point supplies the values of the parameters it has; the others
     keep ``start``'s. Points that repeat one already chosen are skipped;
     Sobol points (inside the bounds, see
-    :func:`~tvbo_pipe.fit.multistart.sobol_starts`) fill the rest.
+    :func:`~tvbo_pipe.fit.multistart.sobol_starts`) fill the rest. With
+    ``screen`` (``screen(points) -> codes``, see
+    :mod:`~tvbo_pipe.fit.screening`) Sobol points that fail it are skipped
+    (four times as many are drawn; if too few pass, failing ones fill up).
     """
     from .multistart import sobol_starts
 
@@ -48,7 +57,14 @@ def multistart_points(
                 f"multistart found {len(points)} of {k} starts; Sobol starts need global parameters",
                 key="starts",
             )
-        points += sobol_starts(space, k - len(points), seed=seed)
+        need = k - len(points)
+        if screen is None:
+            points += sobol_starts(space, need, seed=seed)
+        else:
+            cands = sobol_starts(space, 4 * need, seed=seed)
+            codes = screen({p: np.array([c[p] for c in cands]) for p in space.paths})
+            order = np.argsort(codes != 0, kind="stable")  # passing candidates first
+            points += [cands[i] for i in order[:need]]
     return points[:k]
 
 
@@ -68,6 +84,7 @@ def run_method(
     inputs: Mapping,
     *,
     label: str,
+    connectome=None,
 ) -> tuple[FitResult, dict]:
     """Run ``method`` (``multistart`` or ``cmaes``) with the stage settings ``cfg``.
 
@@ -79,8 +96,26 @@ def run_method(
     if method == "multistart":
         from .multistart import fit_multistart
 
+        screen = None
+        screen_cfg = cfg.get("screen", {})
+        if screen_cfg.get("enabled", False) and connectome is not None:
+            from .screening import make_screen
+
+            screen = make_screen(
+                problem.experiment,
+                connectome,
+                space,
+                duration_ms=1000.0 * screen_cfg["duration_s"],
+                edge=screen_cfg["edge"],
+                enable_x64=problem.fc_emp.dtype == np.float64,
+            )
         starts = multistart_points(
-            space, start, _ranked(inputs), int(cfg.get("starts", 4)), seed=cfg.get("seed", 0)
+            space,
+            start,
+            _ranked(inputs),
+            int(cfg.get("starts", 4)),
+            seed=cfg.get("seed", 0),
+            screen=screen,
         )
         ms = fit_multistart(
             loss,

@@ -180,17 +180,54 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
     precision = cfg.get("precision", "float32")
     x64 = precision == "float64"
     sim = {**params["simulation"], "enable_x64": x64}
+    screen_cfg = cfg.get("screen", {})
     with jax.enable_x64(x64):
-        problem, _ = build_subject_problem(inputs, {**params, "simulation": sim}, subject=subject)
+        problem, conn = build_subject_problem(
+            inputs, {**params, "simulation": sim}, subject=subject
+        )
         space = _space(problem, cfg["parameters"], regional=False, key="explore.parameters")
         points = sample_points(space.params, method=cfg["method"], n=cfg["n"], seed=cfg["seed"])
-        metrics = evaluate(problem.metrics_fn(space), points, batch_size=cfg["batch_size"])
+        n_points = len(next(iter(points.values())))
+        codes = np.zeros(n_points, dtype=int)
+        if screen_cfg.get("enabled", False):
+            from ..fit.screening import make_screen
+
+            screen = make_screen(
+                problem.experiment,
+                conn,
+                space,
+                duration_ms=1000.0 * screen_cfg["duration_s"],
+                edge=screen_cfg["edge"],
+                enable_x64=x64,
+                batch_size=cfg["batch_size"],
+            )
+            codes = screen(points)
+        metrics = np.full((n_points, 3), np.nan)
+        kept = np.flatnonzero(codes == 0)
+        if not kept.size:
+            raise InputError(
+                f"every one of the {n_points} explored points failed the screen "
+                "(silent, saturated or diverging); widen the bounds or relax explore.screen",
+                subject=subject,
+                key="explore.screen",
+            )
+        metrics[kept] = evaluate(
+            problem.metrics_fn(space),
+            {p: v[kept] for p, v in points.items()},
+            batch_size=cfg["batch_size"],
+        )
     metrics = np.asarray(metrics, dtype=float)
     loss = np.where(np.isfinite(metrics[:, 0]), metrics[:, 0], np.inf)
     best = int(np.argmin(loss))
     paths = list(points)
+    from ..fit.screening import NAMES, summary
+
     rows = [[*(points[p][k] for p in paths), *metrics[k]] for k in range(len(loss))]
-    write_tsv_table(outputs["explore_table"], [*paths, "loss", "fc_corr", "fc_rmse"], rows)
+    header = [*paths, "loss", "fc_corr", "fc_rmse"]
+    if screen_cfg.get("enabled", False):
+        header.append("screen")
+        rows = [[*r, NAMES[int(c)]] for r, c in zip(rows, codes, strict=True)]
+    write_tsv_table(outputs["explore_table"], header, rows)
     best_values = {p: float(points[p][best]) for p in paths}
     ranked = [
         {**{p: float(points[p][k]) for p in paths}, "loss": float(loss[k])}
@@ -210,6 +247,7 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
             "Precision": precision,
             "Points": len(loss),
             "RankedPoints": ranked,
+            **({"Screen": summary(codes)} if screen_cfg.get("enabled", False) else {}),
             "Seconds": round(seconds, 3),
         },
         {},
@@ -265,7 +303,7 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
         from ..fit.methods import run_method
 
         result, method_info = run_method(
-            method, problem, space, start, cfg, inputs, label=f"{subject} {stage}"
+            method, problem, space, start, cfg, inputs, label=f"{subject} {stage}", connectome=conn
         )
     else:
         result = _adam_fit(problem, space, start, cfg, ckpt, label=f"{subject} {stage}")
