@@ -57,6 +57,13 @@ _EXPORTS: dict[str, str] = {
     "make_evaluator": "tvbo_pipe.fit.explore",
     "make_step": "tvbo_pipe.fit.optimize",
     "FitResult": "tvbo_pipe.fit.optimize",
+    "fit_multistart": "tvbo_pipe.fit.multistart",
+    "fit_cmaes": "tvbo_pipe.fit.cmaes",
+    "laplace": "tvbo_pipe.fit.uncertainty",
+    "MappedSpace": "tvbo_pipe.fit.maps",
+    "fc_gradient": "tvbo_pipe.fit.maps",
+    "make_screen": "tvbo_pipe.fit.screening",
+    "energy_distance": "tvbo_pipe.fit.losses",
     # outputs
     "load_fitted": "tvbo_pipe.export.readback",
     "open_derivative": "tvbo_pipe.export.readback",
