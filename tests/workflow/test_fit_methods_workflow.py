@@ -28,7 +28,8 @@ def test_global_methods_fcd_loss_screen_and_maps(tmp_path, method):
                       "parameters": {"model.w": {"low": 0.0, "high": 1.5, "maps": ["fc_gradient"]},
                                      "model.I_o": [0.0, 0.6]}},
     )  # fmt: skip
-    res = snakemake(tmp_path, cfg)
+    gof_file = tmp_path / "deriv" / "sub-01" / "model" / "sub-01_desc-fitted_gof.json"
+    res = snakemake(tmp_path, cfg, str(gof_file))  # up to the final simulation, no export
     assert res.returncode == 0, res.stderr[-3000:]
     model = tmp_path / "deriv" / "sub-01" / "model"
 
