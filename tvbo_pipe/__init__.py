@@ -63,6 +63,13 @@ _EXPORTS: dict[str, str] = {
     "fresh_seed_fc": "tvbo_pipe.fit.robustness",
     "sc_fc_correlation": "tvbo_pipe.fit.robustness",
     "subject_verdict": "tvbo_pipe.export.verdict",
+    "fit_multistart": "tvbo_pipe.fit.multistart",
+    "fit_cmaes": "tvbo_pipe.fit.cmaes",
+    "laplace": "tvbo_pipe.fit.uncertainty",
+    "MappedSpace": "tvbo_pipe.fit.maps",
+    "fc_gradient": "tvbo_pipe.fit.maps",
+    "make_screen": "tvbo_pipe.fit.screening",
+    "energy_distance": "tvbo_pipe.fit.losses",
     # outputs
     "load_fitted": "tvbo_pipe.export.readback",
     "open_derivative": "tvbo_pipe.export.readback",

@@ -61,3 +61,6 @@ def test_fit_improves_fc_correlation_over_the_start(demo, sub):
     assert regional["StartLoss"] == pytest.approx(fit_global["Loss"], rel=1e-9)
     assert regional["Loss"] < regional["StartLoss"]
     assert fit_global["GradientMode"] == "forward" and regional["GradientMode"] == "reverse"
+    # FCD distances and the global fit's Laplace standard errors (null where not a minimum)
+    assert {"FCDEnergyDistance", "FCDKolmogorovSmirnov"} <= set(gof["Fitted"])
+    assert set(gof["GlobalStandardErrors"]) == {"coupling.a", "model.w"}

@@ -133,7 +133,13 @@ def test_fitting_stages_run_end_to_end(tmp_path):
     )
     assert len(traj) == 4
     gof = json.loads((model / "sub-01_desc-fitted_experiment.json").read_text())
-    assert set(gof["Fitted"]) == {"FCCorrelation", "FCRMSE", "FCDKolmogorovSmirnov"}
+    assert set(gof["Fitted"]) == {
+        "FCCorrelation",
+        "FCRMSE",
+        "FCDKolmogorovSmirnov",
+        "FCDEnergyDistance",
+    }
+    assert set(gof["GlobalStandardErrors"]) == {"coupling.a", "model.w"}
     assert set(gof["HeldOut"]) == {"FCCorrelation", "FCRMSE", "TestRetestFCCorrelation"}
     mean_fc = gof["MeanFCOfRealisations"]
     assert mean_fc["Realisations"] == 2 and set(mean_fc) == {"Realisations", "Fitted", "Start"}

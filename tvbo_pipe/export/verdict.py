@@ -213,7 +213,7 @@ def subject_verdict(
     """The verdict of one subject-session's fit.
 
     Args:
-        gof: The ``*_desc-fitted_gof.json`` content.
+        gof: The ``*_desc-fitted_experiment.json`` content (the goodness of fit).
         record: The ``*_desc-fitted_param.json`` record.
         stage_jsons: ``{stage: its JSON}`` of the stages that ran (explore,
             fit_global, fit_regional), for their start and own values.

@@ -195,6 +195,10 @@ class ParameterSpace:
     def to_values(self, u: Mapping) -> Values:
         return {p.path: p.to_value(u[p.path], self.scales[p.path]) for p in self.params}
 
+    def expand(self, values: Mapping) -> dict:
+        """The values as they go into the state (see :class:`~tvbo_pipe.fit.maps.MappedSpace`)."""
+        return dict(values)
+
     def apply(self, state: Mapping, values: Mapping) -> dict:
         """A new state with ``values`` put in place (the input is not modified)."""
         new = dict(state)

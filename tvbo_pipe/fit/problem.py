@@ -22,6 +22,8 @@ from ..experiment import Experiment
 from ..sim.simulator import draw_noise, prepare
 from . import losses
 from .observations import fc as fc_of
+from .observations import fcd as fcd_of
+from .observations import upper_triangle
 from .parameters import ParameterSpace
 
 #: The noise of a fit problem is drawn once when it takes at most this many bytes.
@@ -66,6 +68,41 @@ class FitProblem:
     experiment: Experiment
     noise: jax.Array | None = None
     realisations: int = 1
+    fcd_emp: jax.Array | None = None
+    fcd_window: int = 0
+    fcd_step: int = 0
+
+    @property
+    def fcd_weight(self) -> float:
+        """Weight of the FCD term of the loss (``loss_weights["fcd"]``, default 0)."""
+        return float(self.loss_weights.get("fcd", 0.0))
+
+    def _observe(self, state: Mapping, key: jax.Array | None):
+        """The mean FC of the realisations and, when the loss has an FCD term,
+        the pooled FCD upper-triangle values of all realisations."""
+        with_fcd = self.fcd_weight > 0
+
+        def one(k, noise):
+            bold = self.model(state, k, noise)[self.monitor].data[self.transient :, 0]
+            c = fc_of(bold)
+            if not with_fcd:
+                return c, None
+            return c, upper_triangle(fcd_of(bold, self.fcd_window, self.fcd_step))
+
+        keys = realisation_keys(self.key if key is None else key, self.realisations)
+        noise = self.noise if key is None else None
+        if self.realisations == 1:
+            c, d = one(keys[0], None if noise is None else noise[0])
+            return c, d
+        cs, ds = jax.vmap(one)(keys, noise)
+        return jnp.mean(cs, axis=0), None if ds is None else jnp.ravel(ds)
+
+    def _loss(self, observed) -> jax.Array:
+        fc_sim, fcd_values = observed
+        out = losses.make_fc_loss(self.loss_name, self.loss_weights)(fc_sim, self.fc_emp)
+        if fcd_values is not None:
+            out = out + self.fcd_weight * losses.fcd_energy(fcd_values, self.fcd_emp)
+        return out
 
     def bold(self, state: Mapping, key: jax.Array | None = None):
         """The Bold monitor's output of one realisation; ``key=None``: the
@@ -89,8 +126,7 @@ class FitProblem:
         return jnp.mean(jax.vmap(fc_one)(keys, noise), axis=0)
 
     def loss_of_state(self, state: Mapping, key: jax.Array | None = None) -> jax.Array:
-        f = losses.make_fc_loss(self.loss_name, self.loss_weights)
-        return f(self.simulated_fc(state, key), self.fc_emp)
+        return self._loss(self._observe(state, key))
 
     def loss_fn(self, space: ParameterSpace, *, fixed_noise: bool = False):
         """``loss(values, key)`` for the optimiser.
@@ -99,23 +135,22 @@ class FitProblem:
         realisation (drawn once, see ``noise``) and ``key`` is ignored; else
         the noise is drawn from ``key`` in the loop.
         """
-        f = losses.make_fc_loss(self.loss_name, self.loss_weights)
 
         def loss(values, key):
             state = space.apply(self.state, values)
-            return f(self.simulated_fc(state, None if fixed_noise else key), self.fc_emp)
+            return self._loss(self._observe(state, None if fixed_noise else key))
 
         return loss
 
     def metrics_fn(self, space: ParameterSpace):
         """``metrics(values) -> [loss, FC correlation, FC RMSE]`` (for exploration)."""
-        f = losses.make_fc_loss(self.loss_name, self.loss_weights)
 
         def metrics(values):
-            sim = self.simulated_fc(space.apply(self.state, values))
+            observed = self._observe(space.apply(self.state, values), None)
+            sim = observed[0]
             return jnp.stack(
                 [
-                    f(sim, self.fc_emp),
+                    self._loss(observed),
                     losses.fc_corr(sim, self.fc_emp),
                     losses.fc_rmse(sim, self.fc_emp),
                 ]
@@ -157,6 +192,9 @@ def build_problem(
     warmup: bool = True,
     enable_x64: bool = True,
     realisations: int = 1,
+    fcd_emp: np.ndarray | None = None,
+    fcd_window_ms: float | None = None,
+    fcd_step_ms: float | None = None,
 ) -> FitProblem:
     """Prepare the simulation, warm it up and bind the empirical FC.
 
@@ -165,12 +203,16 @@ def build_problem(
     pre-history of its last 20 s become the initial state of every later
     evaluation. ``realisations`` noise realisations per evaluation (see
     :class:`FitProblem`) cost that many simulations each.
+
+    With ``loss_weights["fcd"] > 0`` the loss adds that weight times the
+    energy distance between the simulated FCD values (windows of
+    ``fcd_window_ms``, advancing ``fcd_step_ms``, on the BOLD after the
+    transient) and the upper triangle of the empirical FCD ``fcd_emp``.
     """
     if int(realisations) < 1:
         raise ConfigError(
             f"realisations must be at least 1, got {realisations}", key="simulation.realisations"
         )
-    model, state = prepare(experiment, connectome, enable_x64=enable_x64)
     bold = experiment.monitors[0]
     transient = round(transient_ms / bold.period)
     n_samples = round(experiment.integration.duration / bold.period)
@@ -180,6 +222,12 @@ def build_problem(
             "simulate longer or discard less",
             key="simulation.transient_s",
         )
+    fcd_fields = {}
+    if float((loss_weights or {}).get("fcd", 0.0)) > 0:
+        fcd_fields = _fcd_fields(
+            fcd_emp, fcd_window_ms, fcd_step_ms, bold.period, n_samples - transient
+        )
+    model, state = prepare(experiment, connectome, enable_x64=enable_x64)
     key = jax.random.key(experiment.integration.seed)
     if warmup:
         warm_model, _ = prepare(experiment, connectome, enable_x64=enable_x64, return_new_ics=True)
@@ -203,4 +251,30 @@ def build_problem(
         experiment=experiment,
         noise=noise,
         realisations=int(realisations),
+        **fcd_fields,
     )
+
+
+def _fcd_fields(fcd_emp, window_ms, step_ms, period_ms: float, n_kept: int) -> dict:
+    """The FCD settings of a problem whose loss has an FCD term (window and step in samples)."""
+    if fcd_emp is None or window_ms is None or step_ms is None:
+        raise ConfigError(
+            "observation.weights.fcd > 0 needs the empirical FCD and its window and step "
+            "(empirical_fc.fcd.enabled: true)",
+            key="observation.weights.fcd",
+        )
+    window = round(window_ms / period_ms)
+    step = max(1, round(step_ms / period_ms))
+    if window < 2 or window > n_kept:
+        raise ConfigError(
+            f"an FCD window of {window} BOLD samples does not fit the {n_kept} simulated "
+            "samples after the transient; simulate longer or shorten the window",
+            key="empirical_fc.fcd.window_s",
+        )
+    emp = np.asarray(fcd_emp, dtype=float)
+    values = emp[np.triu_indices(emp.shape[0], k=1)]
+    return {
+        "fcd_emp": jnp.asarray(losses.quantile_summary(jnp.asarray(values))),
+        "fcd_window": int(window),
+        "fcd_step": int(step),
+    }

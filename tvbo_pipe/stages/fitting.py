@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 Paths = Mapping[str, Any]
 
+#: The exploration's best points kept in its JSON (starts of multi-start fits).
+RANKED_POINTS = 16
+
 
 # --------------------------------------------------------------------------- shared
 def _read_json(path) -> dict:
@@ -78,17 +81,34 @@ def build_subject_problem(inputs: Paths, params: Mapping, *, subject: str):
         duration_ms=None if sim["duration_s"] is None else 1000.0 * sim["duration_s"],
         bold_period_ms=period,
     )
+    obs_cfg = params.get("observation", {})
+    fcd_kw = {}
+    if float((obs_cfg.get("weights") or {}).get("fcd", 0.0)) > 0:
+        if not inputs.get("empirical_fcd") or "fcd" not in params:
+            raise InputError(
+                "observation.weights.fcd > 0 needs the empirical FCD "
+                "(set empirical_fc.fcd.enabled: true)",
+                subject=subject,
+                key="observation.weights.fcd",
+            )
+        fcd_emp, _, _ = read_relmat(inputs["empirical_fcd"])
+        fcd_kw = {
+            "fcd_emp": fcd_emp,
+            "fcd_window_ms": 1000.0 * params["fcd"]["window_s"],
+            "fcd_step_ms": 1000.0 * params["fcd"]["step_s"],
+        }
     problem = build_problem(
         experiment,
         conn,
         fc_emp,
         transient_ms=1000.0 * sim["transient_s"],
         # simulate_fitted has no loss to evaluate: its params have no observation
-        loss=params.get("observation", {}).get("loss", "combined"),
-        loss_weights=params.get("observation", {}).get("weights"),
+        loss=obs_cfg.get("loss", "combined"),
+        loss_weights=obs_cfg.get("weights"),
         warmup=sim["warmup"],
         enable_x64=sim["enable_x64"],
         realisations=sim.get("realisations", 1),
+        **fcd_kw,
     )
     return problem, conn
 
@@ -113,17 +133,25 @@ def _apply_known(problem, values: Mapping[str, Any]) -> None:
     problem.state = state
 
 
-def _space(problem, spec, *, regional: bool, key: str):
+def _space(problem, spec, *, regional: bool, key: str, labels=None):
     from ..fit.parameters import ParameterSpace, parse_free_parameters
 
     free = parse_free_parameters(spec, key=key, regional=regional)
+    if labels is not None:  # regional parameters may be tied to maps
+        from ..fit.maps import build_space, parse_maps
+
+        maps_of = parse_maps(spec, key=key)
+        return build_space(free, maps_of, problem.state, labels, np.asarray(problem.fc_emp))
     return ParameterSpace.build(free, problem.state, len(problem.fc_emp))
 
 
 def _param_json(problem, space, values, extra: Mapping, previous: Mapping) -> dict:
     from ..fit.parameters import values_to_json
 
-    own = values_to_json(values)
+    own = values_to_json(space.expand(values))
+    free = values_to_json(values)
+    if free.keys() != own.keys():  # map-based: the free values differ from the state's
+        extra = {"FreeValues": free, **extra}
     return {
         "Model": problem.experiment.model.name,
         "Coupling": problem.experiment.coupling.name,
@@ -152,18 +180,60 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
     precision = cfg.get("precision", "float32")
     x64 = precision == "float64"
     sim = {**params["simulation"], "enable_x64": x64}
+    screen_cfg = cfg.get("screen", {})
     with jax.enable_x64(x64):
-        problem, _ = build_subject_problem(inputs, {**params, "simulation": sim}, subject=subject)
+        problem, conn = build_subject_problem(
+            inputs, {**params, "simulation": sim}, subject=subject
+        )
         space = _space(problem, cfg["parameters"], regional=False, key="explore.parameters")
         points = sample_points(space.params, method=cfg["method"], n=cfg["n"], seed=cfg["seed"])
-        metrics = evaluate(problem.metrics_fn(space), points, batch_size=cfg["batch_size"])
+        n_points = len(next(iter(points.values())))
+        codes = np.zeros(n_points, dtype=int)
+        if screen_cfg.get("enabled", False):
+            from ..fit.screening import make_screen
+
+            screen = make_screen(
+                problem.experiment,
+                conn,
+                space,
+                duration_ms=1000.0 * screen_cfg["duration_s"],
+                edge=screen_cfg["edge"],
+                enable_x64=x64,
+                batch_size=cfg["batch_size"],
+            )
+            codes = screen(points)
+        metrics = np.full((n_points, 3), np.nan)
+        kept = np.flatnonzero(codes == 0)
+        if not kept.size:
+            raise InputError(
+                f"every one of the {n_points} explored points failed the screen "
+                "(silent, saturated or diverging); widen the bounds or relax explore.screen",
+                subject=subject,
+                key="explore.screen",
+            )
+        metrics[kept] = evaluate(
+            problem.metrics_fn(space),
+            {p: v[kept] for p, v in points.items()},
+            batch_size=cfg["batch_size"],
+        )
     metrics = np.asarray(metrics, dtype=float)
     loss = np.where(np.isfinite(metrics[:, 0]), metrics[:, 0], np.inf)
     best = int(np.argmin(loss))
     paths = list(points)
+    from ..fit.screening import NAMES, summary
+
     rows = [[*(points[p][k] for p in paths), *metrics[k]] for k in range(len(loss))]
-    write_tsv_table(outputs["explore_table"], [*paths, "loss", "fc_corr", "fc_rmse"], rows)
+    header = [*paths, "loss", "fc_corr", "fc_rmse"]
+    if screen_cfg.get("enabled", False):
+        header.append("screen")
+        rows = [[*r, NAMES[int(c)]] for r, c in zip(rows, codes, strict=True)]
+    write_tsv_table(outputs["explore_table"], header, rows)
     best_values = {p: float(points[p][best]) for p in paths}
+    ranked = [
+        {**{p: float(points[p][k]) for p in paths}, "loss": float(loss[k])}
+        for k in np.argsort(loss)[:RANKED_POINTS]
+        if np.isfinite(loss[k])
+    ]
     seconds = time.perf_counter() - t0
     result = _param_json(
         problem,
@@ -176,6 +246,8 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
             "Method": cfg["method"],
             "Precision": precision,
             "Points": len(loss),
+            "RankedPoints": ranked,
+            **({"Screen": summary(codes)} if screen_cfg.get("enabled", False) else {}),
             "Seconds": round(seconds, 3),
         },
         {},
@@ -201,22 +273,94 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
 
 # --------------------------------------------------------------------------- fits
 def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, stage: str) -> dict:
-    from ..fit.optimize import fit
-    from ..io.relmat import write_json, write_tsv_table
+    from ..io.relmat import write_json
 
     t0 = time.perf_counter()
     cfg = params[stage]
     regional = stage == "fit_regional"
-    problem, _ = build_subject_problem(inputs, params, subject=subject)
+    problem, conn = build_subject_problem(inputs, params, subject=subject)
     previous = previous_values(inputs)
     _apply_known(problem, previous)
-    space = _space(problem, cfg["parameters"], regional=regional, key=f"{stage}.parameters")
+    space = _space(
+        problem,
+        cfg["parameters"],
+        regional=regional,
+        key=f"{stage}.parameters",
+        labels=conn.labels if regional else None,
+    )
+    if regional and cfg.get("uncertainty", {}).get("enabled", False):
+        raise InputError(
+            "the Laplace approximation is for global parameters only",
+            subject=subject,
+            key="fit_regional.uncertainty.enabled",
+        )
     start = space.current(problem.state)
     start_loss = float(problem.loss_of_state(problem.state))
     ckpt = Path(params["work_dir"]) / f"{subject}_{stage}.ckpt.npz"
+    method = cfg.get("method", "adam")
+    method_info: dict = {}
+    if method != "adam":
+        from ..fit.methods import run_method
+
+        result, method_info = run_method(
+            method, problem, space, start, cfg, inputs, label=f"{subject} {stage}", connectome=conn
+        )
+    else:
+        result = _adam_fit(problem, space, start, cfg, ckpt, label=f"{subject} {stage}")
+    _write_trajectory(outputs["trajectory"], space, result)
+    uncertainty = None
+    if stage == "fit_global" and cfg.get("uncertainty", {}).get("enabled", False):
+        from ..fit.uncertainty import laplace
+
+        uncertainty = laplace(
+            problem, space, result.values, realisations=cfg["uncertainty"]["realisations"]
+        ).to_json()
+    seconds = time.perf_counter() - t0
+    extra = {
+        "Stage": stage,
+        "Method": method,
+        "Loss": result.loss,
+        "StartLoss": start_loss,
+        "StartValues": {k: np.asarray(v).tolist() for k, v in space.expand(start).items()},
+        "Steps": result.steps,
+        "StopReason": result.stop_reason,
+        "RejectedSteps": result.rejected,
+        "Optimizer": cfg["optimizer"] if method != "cmaes" else "cmaes",
+        "LearningRate": cfg["learning_rate"],
+        "GradientMode": result.extra["grad_mode"],
+        "Seconds": round(seconds, 3),
+        **method_info,
+    }
+    if uncertainty is not None:
+        extra["Uncertainty"] = uncertainty
+    elif "Uncertainty" in _start_json(inputs):  # carried to the final stage's gof
+        extra["Uncertainty"] = _start_json(inputs)["Uncertainty"]
+    out = _param_json(problem, space, result.values, extra, previous)
+    write_json(outputs["params"], out)
+    log.info(
+        "subject %s: %s (%s) loss %.4g -> %.4g in %d steps (%s), %.1f s",
+        subject,
+        stage,
+        method,
+        start_loss,
+        result.loss,
+        result.steps,
+        result.stop_reason,
+        seconds,
+    )
+    return out
+
+
+def _start_json(inputs: Paths) -> dict:
+    return _read_json(inputs["start"]) if inputs.get("start") else {}
+
+
+def _adam_fit(problem, space, start, cfg: Mapping, ckpt: Path, *, label: str):
     import jax
 
-    result = fit(
+    from ..fit.optimize import fit
+
+    return fit(
         problem.loss_fn(space, fixed_noise=not cfg["redraw_noise"]),
         space,
         start,
@@ -230,9 +374,14 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
         log_every=cfg["log_every"],
         checkpoint=ckpt,
         checkpoint_every=cfg["checkpoint_every"],
-        label=f"{subject} {stage}",
+        label=label,
         grad_mode=cfg.get("grad_mode", "auto"),
     )
+
+
+def _write_trajectory(path, space, result) -> None:
+    from ..io.relmat import write_tsv_table
+
     header = ["step", "loss", "accepted"]
     columns: list[tuple[str, int | None]] = []
     for p in space.params:
@@ -247,39 +396,7 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
     ):
         cells = [vals[path] if i is None else vals[path][i] for path, i in columns]
         rows.append([k, loss, bool(ok), *cells])
-    write_tsv_table(outputs["trajectory"], header, rows)
-    seconds = time.perf_counter() - t0
-    out = _param_json(
-        problem,
-        space,
-        result.values,
-        {
-            "Stage": stage,
-            "Loss": result.loss,
-            "StartLoss": start_loss,
-            "StartValues": {k: np.asarray(v).tolist() for k, v in start.items()},
-            "Steps": result.steps,
-            "StopReason": result.stop_reason,
-            "RejectedSteps": result.rejected,
-            "Optimizer": cfg["optimizer"],
-            "LearningRate": cfg["learning_rate"],
-            "GradientMode": result.extra["grad_mode"],
-            "Seconds": round(seconds, 3),
-        },
-        previous,
-    )
-    write_json(outputs["params"], out)
-    log.info(
-        "subject %s: %s loss %.4g -> %.4g in %d steps (%s), %.1f s",
-        subject,
-        stage,
-        start_loss,
-        result.loss,
-        result.steps,
-        result.stop_reason,
-        seconds,
-    )
-    return out
+    write_tsv_table(path, header, rows)
 
 
 def fit_global(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> dict:
@@ -294,8 +411,9 @@ def fit_regional(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
 
 # --------------------------------------------------------------------------- final simulation
 def goodness_of_fit(fc_sim, fc_emp, fcd_sim=None, fcd_emp=None) -> dict:
-    """FC correlation, FC RMSE (upper triangles) and FCD KS distance."""
+    """FC correlation, FC RMSE (upper triangles); FCD KS and energy distances."""
     from ..fit import losses
+    from ..fit import observations as obs
 
     out = {
         "FCCorrelation": float(losses.fc_corr(fc_sim, fc_emp)),
@@ -303,6 +421,9 @@ def goodness_of_fit(fc_sim, fc_emp, fcd_sim=None, fcd_emp=None) -> dict:
     }
     if fcd_sim is not None and fcd_emp is not None:
         out["FCDKolmogorovSmirnov"] = float(losses.fcd_ks(fcd_sim, fcd_emp))
+        out["FCDEnergyDistance"] = float(
+            losses.fcd_energy(obs.upper_triangle(fcd_sim), obs.upper_triangle(fcd_emp))
+        )
     return out
 
 
@@ -443,6 +564,10 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
     if heldout is not None:
         result["HeldOut"] = heldout
     result.update(robust)
+    uncertainty = _start_json(inputs).get("Uncertainty")
+    if uncertainty is not None:  # of the global fit (Laplace approximation)
+        result["GlobalStandardErrors"] = uncertainty["StandardErrors"]
+        result["GlobalUncertainty"] = uncertainty
     write_json(outputs["gof"], result)
     fitted_exp = _fitted_experiment(problem.experiment, fitted, outputs["experiment"], inputs)
     write_text_atomic(outputs["experiment"], fitted_exp.dumps())

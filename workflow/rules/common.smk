@@ -26,6 +26,8 @@ ENV = "../envs/tvbo_pipe.yaml"
 # so editing the file reruns the fitting stages.
 EXPERIMENT = Experiment.load(config["experiment"]).to_dict()
 FIT_STAGES = [s for s in ("explore", "fit_global", "fit_regional") if config[s]["enabled"]]
+# the loss has an FCD term: the fits read the empirical FCD and its window
+FCD_LOSS = float(config["observation"]["weights"].get("fcd", 0.0)) > 0
 START_OUTPUT = {
     "explore": "explore_best",
     "fit_global": "fit_global_params",
@@ -175,7 +177,7 @@ def fit_inputs(stage):
         )
         if before:
             files["start"] = out(START_OUTPUT[before[-1]]).format(**wildcards)
-        if stage == "simulate_fitted" and config["empirical_fc"]["fcd"]["enabled"]:
+        if (stage == "simulate_fitted" or FCD_LOSS) and config["empirical_fc"]["fcd"]["enabled"]:
             files["empirical_fcd"] = out("empirical_fcd").format(**wildcards)
         if stage == "simulate_fitted" and config["empirical_fc"]["holdout_runs"]:
             files["empirical_fc_heldout"] = out("empirical_fc_heldout").format(**wildcards)
@@ -187,8 +189,9 @@ def fit_inputs(stage):
 def fit_params(stage):
     """The experiment, the simulation settings and what else `stage` reads."""
     sections = {"experiment": EXPERIMENT, "simulation": config["simulation"]}
-    if stage == "simulate_fitted":
+    if stage == "simulate_fitted" or FCD_LOSS:
         sections["fcd"] = config["empirical_fc"]["fcd"]
+    if stage == "simulate_fitted":
         sections["simulate_fitted"] = {"fresh_seeds": config["simulate_fitted"]["fresh_seeds"]}
     else:
         sections["observation"] = config["observation"]
