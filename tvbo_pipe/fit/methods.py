@@ -22,6 +22,22 @@ from .parameters import ParameterSpace, values_to_json
 METHODS = ("adam", "multistart", "cmaes")
 
 
+def optimizer_options(cfg: Mapping) -> dict:
+    """The optax loop's settings from a fit stage's config (``fit_global``,
+    ``fit_regional``): the keyword arguments :func:`~tvbo_pipe.fit.optimize.fit`
+    and :func:`~tvbo_pipe.fit.multistart.fit_multistart` share."""
+    return {
+        "optimizer": cfg["optimizer"],
+        "learning_rate": cfg["learning_rate"],
+        "steps": cfg["steps"],
+        "redraw_noise": cfg["redraw_noise"],
+        "tol": cfg["tol"],
+        "patience": cfg["patience"],
+        "log_every": cfg["log_every"],
+        "grad_mode": cfg.get("grad_mode", "auto"),
+    }
+
+
 def multistart_points(
     space: ParameterSpace,
     start: Mapping,
@@ -122,15 +138,8 @@ def run_method(
             space,
             starts,
             key=key,
-            optimizer=cfg["optimizer"],
-            learning_rate=cfg["learning_rate"],
-            steps=cfg["steps"],
-            redraw_noise=cfg["redraw_noise"],
-            tol=cfg["tol"],
-            patience=cfg["patience"],
-            log_every=cfg["log_every"],
             label=label,
-            grad_mode=cfg.get("grad_mode", "auto"),
+            **optimizer_options(cfg),
         )
         info = {
             "BestStart": ms.best,

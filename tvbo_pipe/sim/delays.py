@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .sparse import padded_sources
+
 
 @dataclass(frozen=True, eq=False)
 class DelayPlan:
@@ -100,13 +102,7 @@ def plan_delays(
         nz = np.ones_like(nz)
     if interpolation == "nearest" and not idelay_full[nz].any():
         return None
-    k = max(1, int(nz.sum(axis=1).max()))
-    src = np.zeros((n, k), dtype=np.int32)
-    mask = np.zeros((n, k), dtype=bool)
-    for i in range(n):
-        cols = np.flatnonzero(nz[i])
-        src[i, : cols.size] = cols
-        mask[i, : cols.size] = True
+    src, mask = padded_sources(nz)
     rows = np.arange(n)[:, None]
     edge = (rows * n + src).astype(np.int32)
     plen = np.where(mask, lengths[rows, src], 0.0)

@@ -45,6 +45,27 @@ class SparsePlan:
         return int(self.src.shape[1])
 
 
+def padded_sources(nonzero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's nonzero columns as a padded list.
+
+    Args:
+        nonzero: Boolean (n, n) matrix, row i = target, column j = source.
+
+    Returns:
+        ``(src, mask)``, both (n, k) with k the largest row count (at least 1):
+        row i's source indices, padded with 0, and which entries are real.
+    """
+    n = nonzero.shape[0]
+    k = max(1, int(nonzero.sum(axis=1).max()))
+    src = np.zeros((n, k), dtype=np.int32)
+    mask = np.zeros((n, k), dtype=bool)
+    for i in range(n):
+        cols = np.flatnonzero(nonzero[i])
+        src[i, : cols.size] = cols
+        mask[i, : cols.size] = True
+    return src, mask
+
+
 def density(weights: np.ndarray) -> float:
     """Fraction of nonzero entries of ``weights``."""
     w = np.asarray(weights)
@@ -66,13 +87,6 @@ def plan_sparse(weights: np.ndarray, sparse: bool | None = None) -> SparsePlan |
         sparse = n >= SPARSE_MIN_NODES and density(w) <= SPARSE_DENSITY
     if not sparse:
         return None
-    nz = w != 0
-    k = max(1, int(nz.sum(axis=1).max()))
-    src = np.zeros((n, k), dtype=np.int32)
-    mask = np.zeros((n, k), dtype=bool)
-    for i in range(n):
-        cols = np.flatnonzero(nz[i])
-        src[i, : cols.size] = cols
-        mask[i, : cols.size] = True
+    src, mask = padded_sources(w != 0)
     edge = (np.arange(n)[:, None] * n + src).astype(np.int32)
     return SparsePlan(src, edge, mask)

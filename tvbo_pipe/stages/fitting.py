@@ -358,6 +358,7 @@ def _start_json(inputs: Paths) -> dict:
 def _adam_fit(problem, space, start, cfg: Mapping, ckpt: Path, *, label: str):
     import jax
 
+    from ..fit.methods import optimizer_options
     from ..fit.optimize import fit
 
     return fit(
@@ -365,17 +366,10 @@ def _adam_fit(problem, space, start, cfg: Mapping, ckpt: Path, *, label: str):
         space,
         start,
         key=problem.key if not cfg["redraw_noise"] else jax.random.fold_in(problem.key, 7),
-        optimizer=cfg["optimizer"],
-        learning_rate=cfg["learning_rate"],
-        steps=cfg["steps"],
-        redraw_noise=cfg["redraw_noise"],
-        tol=cfg["tol"],
-        patience=cfg["patience"],
-        log_every=cfg["log_every"],
         checkpoint=ckpt,
         checkpoint_every=cfg["checkpoint_every"],
         label=label,
-        grad_mode=cfg.get("grad_mode", "auto"),
+        **optimizer_options(cfg),
     )
 
 
