@@ -31,11 +31,11 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .sim.monitor_kinds import MONITOR_KINDS, MonitorKind, get_monitor_kind
 
 INTEGRATORS = ("Euler", "Heun", "RK4")
 NOISE_CONVENTIONS = ("sigma", "tvb")
-MONITORS = ("Raw", "SubSample", "TemporalAverage", "Bold")
-HRF_KERNELS = ("FirstOrderVolterra", "BalloonWindkessel")
+MONITORS = tuple(MONITOR_KINDS)
 DELAY_INTERPOLATIONS = ("nearest", "linear")
 INITIAL_CONDITIONS = ("default", "random", "given")
 
@@ -152,6 +152,11 @@ class MonitorSpec:
     @property
     def name(self) -> str:
         return self.type if self.period is None else f"{self.type}_{self.period:g}ms"
+
+    @property
+    def kind(self) -> MonitorKind:
+        """The registry entry of :attr:`type` (raises ``KeyError`` for an unknown type)."""
+        return get_monitor_kind(self.type)
 
 
 @dataclass(frozen=True)
@@ -314,10 +319,10 @@ class Experiment:
         for k, m in enumerate(self.monitors):
             key = f"monitors[{k}]"
             _choice(m.type, MONITORS, f"{key}.type")
-            if m.type != "Raw" and not (m.period and m.period > 0):
+            if m.kind.periodic and not (m.period and m.period > 0):
                 raise ConfigError(f"{m.type} needs a period in ms > 0", key=f"{key}.period")
-            if m.type == "Bold":
-                _choice(m.hrf, HRF_KERNELS, f"{key}.hrf")
+            if m.kind.bold:
+                _choice(m.hrf, m.kind.hrf_kernels, f"{key}.hrf")
             for v in m.variables:
                 if v not in model.state_variable_names:
                     raise ConfigError(

@@ -81,7 +81,7 @@ def methods_text(experiment, params: Mapping[str, Any]) -> tuple[list[str], list
     model = get_model(experiment.model.name)
     model_cites = "".join(cite(r) for r in model.references)
     integ = experiment.integration
-    bold = next((m for m in experiment.monitors if m.type == "Bold"), None)
+    bold = next((m for m in experiment.monitors if m.kind.bold), None)
     sim = params.get("simulation", {})
     speed = experiment.connectivity.conduction_speed
     delays = (

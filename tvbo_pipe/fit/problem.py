@@ -167,7 +167,7 @@ def fit_experiment(
 ) -> Experiment:
     """The experiment as simulated during fits: only its Bold monitor, and the
     pipeline's duration and BOLD period when given."""
-    bolds = [m for m in experiment.monitors if m.type == "Bold"]
+    bolds = [m for m in experiment.monitors if m.kind.bold]
     if not bolds:
         raise ConfigError("fitting needs a Bold monitor in the experiment", key="monitors")
     bold = bolds[0]

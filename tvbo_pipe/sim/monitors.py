@@ -3,7 +3,10 @@
 The time loop emits, for every *block* of ``B`` integration steps (``B`` is
 the greatest common divisor of the monitors' sampling intervals in steps), the
 state at the block's last step and the mean over the block (only what some
-monitor needs). Monitors are then computed from those blocks after the loop:
+monitor needs). Monitors are then computed from those blocks after the loop.
+
+One :class:`MonitorRule` per kind in :data:`MONITOR_RULES` (the kinds and
+their JAX-free metadata are :data:`~tvbo_pipe.sim.monitor_kinds.MONITOR_KINDS`):
 
 - ``Raw``: every step; time ``t_k = k dt``.
 - ``SubSample(period)``: the state at every ``period``; time ``k period``.
@@ -30,18 +33,21 @@ Each output is a :class:`TimeSeries` with its time axis (ms), sample period
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import hrf as hrf_mod
-
-#: TVB's interim sampling of the Bold monitor, ms.
-BOLD_INTERIM_PERIOD = 4.0
-#: TVB's HRF kernel length, ms.
-BOLD_HRF_LENGTH = 20000.0
+from .monitor_kinds import (
+    BOLD_HRF_LENGTH,
+    BOLD_INTERIM_PERIOD,
+    MONITOR_KINDS,
+    MonitorKind,
+)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -87,12 +93,18 @@ class MonitorPlan:
     voi: tuple[int, ...]  # indices of the monitored variables into the recorded rows
     variables: tuple[str, ...]
     hrf: str = "FirstOrderVolterra"
-    interim_istep: int = 0  # Bold only
+    interim_istep: int = 0  # BOLD only
     needs: str = "last"  # "last" or "mean" from the blocks
 
     @property
+    def kind(self) -> MonitorKind:
+        """The registry entry of :attr:`type`."""
+        return MONITOR_KINDS[self.type]
+
+    @property
     def stock_len(self) -> int:
-        return math.ceil(BOLD_HRF_LENGTH / BOLD_INTERIM_PERIOD) if self.type == "Bold" else 0
+        """Interim samples of BOLD pre-history (0 for a monitor without one)."""
+        return self.kind.stock_length
 
 
 def _steps(period: float, dt: float, what: str) -> int:
@@ -104,12 +116,78 @@ def _steps(period: float, dt: float, what: str) -> int:
     return n
 
 
+class Blocks(NamedTuple):
+    """What the time loop left for the monitors computed after it.
+
+    Attributes:
+        last: ``(n_blocks, n_record, n_nodes)`` state at each block's last step (or None).
+        mean: ``(n_blocks, n_record, n_nodes)`` mean over each block (or None).
+        block: Steps per block.
+        dt: Step in ms.
+        t0_step: Steps done before this run (time offset).
+        labels: Region labels.
+    """
+
+    last: jax.Array | None
+    mean: jax.Array | None
+    block: int
+    dt: float
+    t0_step: int | jax.Array
+    labels: tuple[str, ...]
+
+    @property
+    def n_blocks(self) -> int:
+        return (self.last if self.last is not None else self.mean).shape[0]
+
+
+# --------------------------------------------------------------------------- planning
+# A planner: (spec, variables, voi, dt, replace_temporal_averaging) -> (plan, step), the
+# step being the block length (in integration steps) the monitor can be computed from.
+Planner = Callable[..., tuple[MonitorPlan, int]]
+
+
+def _plan_every_step(spec, variables, voi, dt, replace) -> tuple[MonitorPlan, int]:
+    return MonitorPlan(spec.type, spec.name, 1, voi, variables), 1
+
+
+def _plan_sampled(spec, variables, voi, dt, replace) -> tuple[MonitorPlan, int]:
+    istep = _steps(spec.period, dt, spec.name)
+    return MonitorPlan(spec.type, spec.name, istep, voi, variables), istep
+
+
+def _plan_averaged(spec, variables, voi, dt, replace) -> tuple[MonitorPlan, int]:
+    istep = _steps(spec.period, dt, spec.name)
+    needs = "last" if replace else "mean"  # replace: subsample every step's state
+    plan = MonitorPlan(spec.type, spec.name, istep, voi, variables, needs=needs)
+    return plan, 1 if needs == "last" else istep
+
+
+def _plan_bold(spec, variables, voi, dt, replace) -> tuple[MonitorPlan, int]:
+    interim = _steps(BOLD_INTERIM_PERIOD, dt, f"{spec.name} interim sampling (4 ms)")
+    istep = _steps(spec.period, dt, spec.name)
+    if istep % interim:
+        raise ValueError(f"{spec.name}: period must be a multiple of 4 ms")
+    needs = "last" if replace else "mean"
+    plan = MonitorPlan(spec.type, spec.name, istep, voi, variables, spec.hrf, interim, needs)
+    return plan, interim if needs == "mean" else 1
+
+
 def plan_monitors(specs, model, dt: float, *, replace_temporal_averaging: bool = False):
     """Resolve monitor specs: sampling in steps, variables, block length.
+
+    Args:
+        specs: :class:`~tvbo_pipe.experiment.MonitorSpec` entries.
+        model: The model (state variable names, variables of interest).
+        dt: Integration step in ms.
+        replace_temporal_averaging: Averaging monitors subsample instead.
 
     Returns:
         ``(plans, record, block)``: the plans, the indices of the state
         variables the loop must record, and the block length ``B`` in steps.
+
+    Raises:
+        KeyError: A monitor type without a rule.
+        ValueError: A period that is not a whole number of steps.
     """
     names = model.state_variable_names
     # TVB lists derived quantities (e.g. Epileptor's "x2 - x1") among the
@@ -120,30 +198,11 @@ def plan_monitors(specs, model, dt: float, *, replace_temporal_averaging: bool =
     plans, steps = [], []
     for spec, variables in zip(specs, chosen, strict=True):
         voi = tuple(record.index(names.index(v)) for v in variables)
-        if spec.type == "Raw":
-            plan = MonitorPlan("Raw", spec.name, 1, voi, variables)
-            steps.append(1)
-        elif spec.type == "SubSample":
-            plan = MonitorPlan(
-                "SubSample", spec.name, _steps(spec.period, dt, spec.name), voi, variables
-            )
-            steps.append(plan.istep)
-        elif spec.type == "TemporalAverage":
-            needs = "last" if replace_temporal_averaging else "mean"
-            istep = _steps(spec.period, dt, spec.name)
-            plan = MonitorPlan("TemporalAverage", spec.name, istep, voi, variables, needs=needs)
-            steps.append(1 if needs == "last" else istep)
-        elif spec.type == "Bold":
-            interim = _steps(BOLD_INTERIM_PERIOD, dt, f"{spec.name} interim sampling (4 ms)")
-            istep = _steps(spec.period, dt, spec.name)
-            if istep % interim:
-                raise ValueError(f"{spec.name}: period must be a multiple of 4 ms")
-            needs = "last" if replace_temporal_averaging else "mean"
-            plan = MonitorPlan("Bold", spec.name, istep, voi, variables, spec.hrf, interim, needs)
-            steps.append(interim if needs == "mean" else 1)
-        else:  # validated by the experiment
-            raise ValueError(f"unknown monitor {spec.type}")
+        plan, step = monitor_rule(spec.type).plan(
+            spec, variables, voi, dt, replace_temporal_averaging
+        )
         plans.append(plan)
+        steps.append(step)
     block = math.gcd(*steps)
     return tuple(plans), record, block
 
@@ -271,7 +330,7 @@ class BoldStream:
 
 def streamable(plan: MonitorPlan, unit: int) -> bool:
     """Whether a monitor can be computed inside a loop of ``unit``-step iterations."""
-    if plan.type != "Bold" or plan.hrf != "FirstOrderVolterra" or unit % plan.istep:
+    if not plan.kind.bold or plan.hrf != "FirstOrderVolterra" or unit % plan.istep:
         return False
     per = plan.istep // plan.interim_istep
     return -(-plan.stock_len // per) <= STREAM_MAX_SEGMENTS
@@ -287,6 +346,91 @@ def bold_series(plan: MonitorPlan, conv: jax.Array, t0_step, dt: float, labels) 
     )
 
 
+# --------------------------------------------------------------------------- outputs
+# An output rule: (plan, blocks, stock, fft) -> (series, new stock or None).
+Output = Callable[..., tuple[TimeSeries, jax.Array | None]]
+
+
+def _windowed_output(plan: MonitorPlan, b: Blocks, stock, fft: bool) -> tuple[TimeSeries, None]:
+    """One sample per ``istep`` steps: the last state of each window, or (an
+    averaging plan) its mean, time-stamped ``time_offset`` periods before the end."""
+    src = b.last if plan.needs == "last" else b.mean
+    k = plan.istep // b.block
+    n = b.n_blocks // k
+    grouped = src[: n * k].reshape((n, k) + src.shape[1:])[:, :, jnp.asarray(plan.voi)]
+    averaged = plan.needs == "mean"
+    data = grouped.mean(axis=1) if averaged else grouped[:, -1]
+    offset = plan.kind.time_offset if averaged else 0.0
+    time = (b.t0_step + plan.istep * np.arange(1, n + 1) - offset * plan.istep) * b.dt
+    series = TimeSeries(
+        data, jnp.asarray(time), plan.istep * b.dt, plan.variables, b.labels, plan.name
+    )
+    return series, None
+
+
+def _bold_output(plan: MonitorPlan, b: Blocks, stock, fft: bool) -> tuple[TimeSeries, jax.Array]:
+    """The BOLD signal at the sample times, and the new stock (pre-history)."""
+    interim = interim_samples(plan, b.last, b.mean, b.block)
+    full = jnp.concatenate([stock.astype(interim.dtype), interim], axis=0)
+    s_len = stock.shape[0]
+    per = plan.istep // plan.interim_istep
+    n_bold = interim.shape[0] // per
+    idx = s_len - 1 + per * np.arange(1, n_bold + 1)
+    if plan.hrf == "FirstOrderVolterra":
+        h = volterra_kernel(np.dtype(interim.dtype))
+        q_len = -(-h.shape[0] // per)
+        if fft and q_len > FFT_MIN_SEGMENTS:
+            conv = _conv_fft(full, h, idx)
+        else:
+            conv = _conv_blocks(full, h, s_len, per, n_bold)
+        series = bold_series(plan, conv, b.t0_step, b.dt, b.labels)
+    else:
+        y = hrf_mod.balloon_windkessel(full, BOLD_INTERIM_PERIOD / 1000.0)
+        time = (b.t0_step + plan.istep * np.arange(1, n_bold + 1)) * b.dt
+        series = TimeSeries(
+            y[idx], jnp.asarray(time), plan.istep * b.dt, plan.variables, b.labels, plan.name
+        )
+    return series, full[-s_len:]
+
+
+@dataclass(frozen=True)
+class MonitorRule:
+    """How the simulator computes one monitor kind.
+
+    Attributes:
+        plan: ``(spec, variables, voi, dt, replace_temporal_averaging) -> (plan,
+            step)``: the static plan and the block length (steps) it needs.
+        output: ``(plan, blocks, stock, fft) -> (series, new_stock)``: the
+            :class:`TimeSeries` from the loop's :class:`Blocks` (``stock`` and
+            ``new_stock``: the pre-history of a kind with
+            :attr:`~tvbo_pipe.sim.monitor_kinds.MonitorKind.bold`, else None).
+    """
+
+    plan: Planner
+    output: Output
+
+
+#: kind name -> rule; the keys are those of :data:`~tvbo_pipe.sim.monitor_kinds.MONITOR_KINDS`.
+MONITOR_RULES: dict[str, MonitorRule] = {
+    "Raw": MonitorRule(_plan_every_step, _windowed_output),
+    "SubSample": MonitorRule(_plan_sampled, _windowed_output),
+    "TemporalAverage": MonitorRule(_plan_averaged, _windowed_output),
+    "Bold": MonitorRule(_plan_bold, _bold_output),
+}
+
+
+def monitor_rule(name: str) -> MonitorRule:
+    """The rule of the monitor type ``name``.
+
+    Raises:
+        KeyError: Unknown type (the message lists the valid ones).
+    """
+    try:
+        return MONITOR_RULES[name]
+    except KeyError:
+        raise KeyError(f"unknown monitor {name!r}; valid: {', '.join(MONITOR_RULES)}") from None
+
+
 def compute_outputs(
     plans, last, mean, block: int, dt: float, t0_step, labels, stocks, *, fft: bool
 ):
@@ -299,57 +443,17 @@ def compute_outputs(
         dt: Step in ms.
         t0_step: Steps done before this run (time offset).
         labels: Region labels.
-        stocks: Per Bold monitor name, the pre-history ``(S, n_var, n_nodes)``.
+        stocks: Per BOLD monitor name, the pre-history ``(S, n_var, n_nodes)``.
+        fft: Allow the FFT for long BOLD kernels.
 
     Returns:
         ``(outputs, new_stocks)``.
     """
+    blocks = Blocks(last, mean, block, dt, t0_step, labels)
     outputs, new_stocks = {}, {}
-    n_blocks = (last if last is not None else mean).shape[0]
     for p in plans:
-        if p.type != "Bold":
-            src = last if p.needs == "last" else mean
-            k = p.istep // block
-            n = n_blocks // k
-            grouped = src[: n * k].reshape((n, k) + src.shape[1:])[:, :, jnp.asarray(p.voi)]
-        if p.type in ("Raw", "SubSample") or (p.type == "TemporalAverage" and p.needs == "last"):
-            if p.type == "TemporalAverage":  # replace_temporal_averaging: subsample instead
-                k_ta = p.istep
-                n = n_blocks // k_ta
-                data = src[k_ta - 1 : n * k_ta : k_ta][:, jnp.asarray(p.voi)]
-            else:
-                data = grouped[:, -1]
-            time = (t0_step + p.istep * np.arange(1, n + 1)) * dt
-            outputs[p.name] = TimeSeries(
-                data, jnp.asarray(time), p.istep * dt, p.variables, labels, p.name
-            )
-        elif p.type == "TemporalAverage":
-            data = grouped.mean(axis=1)
-            time = (t0_step + p.istep * np.arange(1, n + 1) - p.istep / 2.0) * dt
-            outputs[p.name] = TimeSeries(
-                data, jnp.asarray(time), p.istep * dt, p.variables, labels, p.name
-            )
-        else:  # Bold
-            interim = interim_samples(p, last, mean, block)
-            stock = stocks[p.name]
-            full = jnp.concatenate([stock.astype(interim.dtype), interim], axis=0)
-            s_len = stock.shape[0]
-            per = p.istep // p.interim_istep
-            n_bold = interim.shape[0] // per
-            idx = s_len - 1 + per * np.arange(1, n_bold + 1)
-            if p.hrf == "FirstOrderVolterra":
-                h = volterra_kernel(np.dtype(interim.dtype))
-                q_len = -(-h.shape[0] // per)
-                if fft and q_len > FFT_MIN_SEGMENTS:
-                    conv = _conv_fft(full, h, idx)
-                else:
-                    conv = _conv_blocks(full, h, s_len, per, n_bold)
-                outputs[p.name] = bold_series(p, conv, t0_step, dt, labels)
-            else:
-                y = hrf_mod.balloon_windkessel(full, BOLD_INTERIM_PERIOD / 1000.0)
-                time = (t0_step + p.istep * np.arange(1, n_bold + 1)) * dt
-                outputs[p.name] = TimeSeries(
-                    y[idx], jnp.asarray(time), p.istep * dt, p.variables, labels, p.name
-                )
-            new_stocks[p.name] = full[-s_len:]
+        stock = stocks[p.name] if p.kind.bold else None
+        outputs[p.name], new_stock = monitor_rule(p.type).output(p, blocks, stock, fft)
+        if new_stock is not None:
+            new_stocks[p.name] = new_stock
     return outputs, new_stocks

@@ -308,7 +308,7 @@ def initial_state(
     stocks = {
         p.name: jnp.zeros((p.stock_len, len(p.voi), n), dtype=dtype)
         for p in sim.plans
-        if p.type == "Bold"
+        if p.kind.bold
     }
     key = jax.random.key(sim.seed) if key is None else key
     return SimState(x0, history, stocks, jnp.asarray(0, dtype=jnp.int32), key)
