@@ -4,31 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from tvbo_pipe.connectome import Connectome
-from tvbo_pipe.experiment import Experiment
 from tvbo_pipe.fit.losses import fc_corr
 from tvbo_pipe.fit.observations import fc
-from tvbo_pipe.fit.problem import build_problem
 from tvbo_pipe.fit.robustness import fresh_seed_fc, fresh_seeds, sc_fc_correlation
-
-
-def _problem(n=5):
-    rng = np.random.default_rng(3)
-    w = rng.uniform(0, 1, (n, n))
-    w = (w + w.T) / 2
-    np.fill_diagonal(w, 0)
-    conn = Connectome(w / w.max(), None, tuple(f"R{k}" for k in range(n)))
-    exp = Experiment.from_dict(
-        {
-            "model": {"name": "ReducedWongWang", "parameters": {"w": 0.5, "I_o": 0.32}},
-            "coupling": {"name": "Linear", "parameters": {"a": 0.5}},
-            "integration": {"method": "Heun", "dt": 4.0, "duration": 40000.0,
-                            "noise": {"sigma": 0.00283}, "seed": 5},
-            "monitors": [{"type": "Bold", "period": 1000.0}],
-        }
-    )  # fmt: skip
-    fc_emp = np.corrcoef(rng.normal(size=(n, 50)))
-    return build_problem(exp, conn, fc_emp, transient_ms=5000.0), conn
 
 
 def test_fresh_seeds_are_new_and_counted():
@@ -37,8 +15,8 @@ def test_fresh_seeds_are_new_and_counted():
         fresh_seeds(5, 0)
 
 
-def test_fresh_seed_fc_matches_one_simulation_per_seed():
-    p, _ = _problem()
+def test_fresh_seed_fc_matches_one_simulation_per_seed(small_bold_problem):
+    p = small_bold_problem()
     out = fresh_seed_fc(p, p.state, [6, 7, 8])
     assert out["Seeds"] == [6, 7, 8]
     expected = [
