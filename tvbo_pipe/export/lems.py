@@ -70,7 +70,7 @@ import io
 import math
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,7 @@ from ..models.expressions import (
     from_lems,
 )
 from ..models.expressions import to_lems as expr_to_lems
+from ..sim.monitor_kinds import MONITOR_KINDS
 
 #: Namespace of the LEMS documents written.
 LEMS_NAMESPACE = "http://www.neuroml.org/lems/0.7.6"
@@ -134,31 +135,58 @@ def _dynamics_entry(dyn: ET.Element, name: str, expr: str, *, derivative: bool) 
         _sub(dyn, "DerivedVariable", name=name, dimension=_NONE, exposure=name, value=value)
 
 
+def _component_type(
+    root: ET.Element,
+    name: str,
+    description: str,
+    *,
+    parameters: Sequence[tuple[str, str]],
+    constants: Sequence[tuple[str, str]] = (),
+    requirements: Sequence[tuple[str, str | None]],
+    exposures: Sequence[str],
+    state_variables: Sequence[str] = (),
+    dynamics: Sequence[tuple[str, str, bool]],
+) -> None:
+    """A ``ComponentType`` with dimensionless parameters ``(name, description)``,
+    constants ``(name, value)``, requirements ``(name, description)``, exposures
+    and dynamics: the state variables (exposed under their names), then one
+    entry ``(name, expression, is_time_derivative)`` each, in order."""
+    ct = _sub(root, "ComponentType", name=name, description=description)
+    for p, desc in parameters:
+        _sub(ct, "Parameter", name=p, dimension=_NONE, description=desc)
+    for c, value in constants:
+        _sub(ct, "Constant", name=c, dimension=_NONE, value=value)
+    for r, desc in requirements:
+        _sub(ct, "Requirement", name=r, dimension=_NONE, description=desc)
+    for e in exposures:
+        _sub(ct, "Exposure", name=e, dimension=_NONE)
+    dyn = _sub(ct, "Dynamics")
+    for sv in state_variables:
+        _sub(dyn, "StateVariable", name=sv, dimension=_NONE, exposure=sv)
+    for entry, expr, derivative in dynamics:
+        _dynamics_entry(dyn, entry, expr, derivative=derivative)
+
+
 def _model_type(root: ET.Element, model: Model) -> None:
     check_model(model)  # also rejects LEMS's built-in names
-    ct = _sub(root, "ComponentType", name=model.name, description=model.description)
-    for p in model.parameters:
-        desc = p.description + (" Boolean: 0 or 1." if p.boolean else "")
-        _sub(ct, "Parameter", name=p.name, dimension=_NONE, description=_describe(desc, p.unit))
-    for k, c in enumerate(coupling_names(model)):
-        _sub(
-            ct,
-            "Requirement",
-            name=c,
-            dimension=_NONE,
-            description=f"Long-range coupling input row {k} (from the coupling function).",
-        )
-    for sv in model.state_variables:
-        _sub(ct, "Exposure", name=sv.name, dimension=_NONE)
-    for n, _ in model.auxiliaries:
-        _sub(ct, "Exposure", name=n, dimension=_NONE)
-    dyn = _sub(ct, "Dynamics")
-    for sv in model.state_variables:
-        _sub(dyn, "StateVariable", name=sv.name, dimension=_NONE, exposure=sv.name)
-    for n, e in model.auxiliaries:
-        _dynamics_entry(dyn, n, e, derivative=False)
-    for v in model.state_variable_names:
-        _dynamics_entry(dyn, v, model.rhs[v], derivative=True)
+    aux = [n for n, _ in model.auxiliaries]
+    _component_type(
+        root,
+        model.name,
+        model.description,
+        parameters=[
+            (p.name, _describe(p.description + (" Boolean: 0 or 1." if p.boolean else ""), p.unit))
+            for p in model.parameters
+        ],
+        requirements=[
+            (c, f"Long-range coupling input row {k} (from the coupling function).")
+            for k, c in enumerate(coupling_names(model))
+        ],
+        exposures=[*model.state_variable_names, *aux],
+        state_variables=model.state_variable_names,
+        dynamics=[(n, e, False) for n, e in model.auxiliaries]
+        + [(v, model.rhs[v], True) for v in model.state_variable_names],
+    )
 
 
 def coupling_type_name(name: str) -> str:
@@ -178,29 +206,22 @@ def _coupling_type(root: ET.Element, name: str, n_cvar: int) -> None:
             f"coupling {name}: parameter name(s) {clash} are LEMS built-ins; "
             "rename them before writing LEMS"
         )
-    ct = _sub(root, "ComponentType", name=coupling_type_name(name), description=cpl.description)
-    for p in cpl.parameters:
-        _sub(ct, "Parameter", name=p.name, dimension=_NONE, description=p.description)
-    _sub(ct, "Constant", name="n_cvar", dimension=_NONE, value=str(n_cvar))
     inputs = (
         ("x_i", "x_j")
         if ce.rowwise
         else tuple(f"x_{s}_{c}" for c in range(n_cvar) for s in ("i", "j"))
     )
-    for x in inputs:
-        _sub(ct, "Requirement", name=x, dimension=_NONE)
-    _sub(
-        ct,
-        "Requirement",
-        name="gx",
-        dimension=_NONE,
-        description="Weighted sum over the sources: sum_j w_ij pre(x_i, x_j).",
+    _component_type(
+        root,
+        coupling_type_name(name),
+        cpl.description,
+        parameters=[(p.name, p.description) for p in cpl.parameters],
+        constants=[("n_cvar", str(n_cvar))],
+        requirements=[(x, None) for x in inputs]
+        + [("gx", "Weighted sum over the sources: sum_j w_ij pre(x_i, x_j).")],
+        exposures=("pre", "post"),
+        dynamics=[(part, getattr(ce, part), False) for part in ("pre", "post")],
     )
-    for part in ("pre", "post"):
-        _sub(ct, "Exposure", name=part, dimension=_NONE)
-    dyn = _sub(ct, "Dynamics")
-    for part in ("pre", "post"):
-        _dynamics_entry(dyn, part, getattr(ce, part), derivative=False)
 
 
 def _regions_type(root: ET.Element, of: str) -> None:
@@ -232,7 +253,8 @@ _SETTING_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "PeriodicMonitor": (
         ("period",),
         ("kind", "variables", "hrf"),
-        "A monitor sampling every period (SubSample, TemporalAverage, Bold); period in ms.",
+        "A monitor sampling every period "
+        f"({', '.join(k.name for k in MONITOR_KINDS.values() if k.periodic)}); period in ms.",
     ),
     "InitialValue": (
         ("value",),
@@ -336,10 +358,11 @@ def _components(root: ET.Element, exp: Experiment) -> None:
 
     model = get_model(exp.model.name)
     cpl = get_coupling(exp.coupling.name)
-    mvals = {p.name: exp.model.parameters.get(p.name, p.default) for p in model.parameters}
-    _component(root, "model", model.name, mvals)
-    cvals = {p.name: exp.coupling.parameters.get(p.name, p.default) for p in cpl.parameters}
-    _component(root, "coupling", coupling_type_name(cpl.name), cvals)
+    for cid, ctype, given, declared in (
+        ("model", model.name, exp.model.parameters, model.parameters),
+        ("coupling", coupling_type_name(cpl.name), exp.coupling.parameters, cpl.parameters),
+    ):  # every parameter, the defaults included
+        _component(root, cid, ctype, {p.name: given.get(p.name, p.default) for p in declared})
     c = exp.connectivity
     _component(
         root,
@@ -398,6 +421,21 @@ def _components(root: ET.Element, exp: Experiment) -> None:
 
 
 # --------------------------------------------------------------------------- documents
+def _typed_document(obj: Model | Experiment | str | Path, what: str, note: str):
+    """``(root, experiment)``: a document holding the types of the experiment's
+    model and coupling, described as ``"{model} {what} written by ... ({note})."``."""
+    from ..sim.coupling import get_coupling
+    from .render import as_experiment
+
+    exp = as_experiment(obj)
+    model = get_model(exp.model.name)
+    root = _root(
+        f"{model.name} {what} written by tvbo_pipe {__version__} from its model registry ({note})."
+    )
+    _types(root, model, get_coupling(exp.coupling.name).name)
+    return root, exp
+
+
 def eq_lems(obj: Model | Experiment | str | Path) -> str:
     """The BEP034 equations file of an experiment (or of a model with
     :func:`~tvbo_pipe.export.render.default_experiment`): component types
@@ -406,16 +444,9 @@ def eq_lems(obj: Model | Experiment | str | Path) -> str:
     Raises:
         NotImplementedError: For a coupling without a pre/sum/post form.
     """
-    from ..sim.coupling import get_coupling
-    from .render import as_experiment
-
-    exp = as_experiment(obj)
-    model = get_model(exp.model.name)
-    root = _root(
-        f"{model.name} equations written by tvbo_pipe {__version__} from its model "
-        "registry (BEP034 equations file; values in the *_param.xml files)."
+    root, _ = _typed_document(
+        obj, "equations", "BEP034 equations file; values in the *_param.xml files"
     )
-    _types(root, model, get_coupling(exp.coupling.name).name)
     return _text(root)
 
 
@@ -445,16 +476,9 @@ def to_lems(obj: Model | Experiment | str | Path) -> str:
     Raises:
         NotImplementedError: For a coupling without a pre/sum/post form.
     """
-    from ..sim.coupling import get_coupling
-    from .render import as_experiment
-
-    exp = as_experiment(obj)
-    model = get_model(exp.model.name)
-    root = _root(
-        f"{model.name} experiment written by tvbo_pipe {__version__} from its model "
-        "registry (BEP034 equations and parameters in one document)."
+    root, exp = _typed_document(
+        obj, "experiment", "BEP034 equations and parameters in one document"
     )
-    _types(root, model, get_coupling(exp.coupling.name).name)
     _components(root, exp)
     return _text(root)
 
