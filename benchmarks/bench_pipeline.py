@@ -57,6 +57,10 @@ import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from synthetic import synthetic_connectome  # noqa: E402
+
 DEMO = REPO / "resources" / "demo"
 
 # Reduced fitting for the subject- and region-scaling runs (the demo's own
@@ -94,23 +98,6 @@ def copy_demo(root: Path, n_subjects: int) -> Path:
     return root
 
 
-def _synthetic_sc(n: int, rng) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A distance-dependent random connectome on two hemispheres (mm)."""
-    half = n // 2
-    xyz = rng.normal(size=(n, 3))
-    xyz /= np.linalg.norm(xyz, axis=1, keepdims=True)
-    xyz *= 70.0
-    xyz[:half, 0] = -np.abs(xyz[:half, 0]) - 5
-    xyz[half:, 0] = np.abs(xyz[half:, 0]) + 5
-    d = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1)
-    w = np.exp(-d / 25.0) * rng.lognormal(0, 1, (n, n))
-    w = (w + w.T) / 2
-    w[w < np.quantile(w, 0.7)] = 0.0  # 30 % density
-    np.fill_diagonal(w, 0.0)
-    labels = [f"{'L' if i < half else 'R'}{i % half:03d}" for i in range(n)]
-    return w, 1.2 * d, labels
-
-
 def region_dataset(root: Path, n: int, *, volumes: int = 300, tr: float = 2.0) -> tuple[Path, str]:
     """One subject at ``n`` regions: SC from tvb-data / the demo / synthetic."""
     from tvbo_pipe.io.connectome import load_relmat_connectome, load_tvb_zip
@@ -134,7 +121,7 @@ def region_dataset(root: Path, n: int, *, volumes: int = 300, tr: float = 2.0) -
         )
         w, lengths, labels = conn.weights, conn.lengths, list(conn.labels)
     else:
-        w, lengths, labels = _synthetic_sc(n, rng)
+        w, lengths, labels = synthetic_connectome(n, rng)
     root.mkdir(parents=True)
     write_json(root / "dataset_description.json", {"Name": f"bench {n}", "BIDSVersion": "1.10.0"})
     dwi = root / "sub-01" / "dwi"

@@ -42,6 +42,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import bench_simulation as bs  # noqa: E402
+from synthetic import synthetic_connectome  # noqa: E402
 
 RESULTS = HERE / "results" / "scaling.json"
 REGIONS = (68, 192, 400, 1000)
@@ -50,25 +51,6 @@ DURATIONS = (30_000.0, 60_000.0, 120_000.0, 240_000.0)  # ms
 SKIP = 5  # BOLD samples dropped before the FC
 SPARSE_CASES = ((400, (0.02, 0.05, 0.1, 0.3)), (1000, (0.02, 0.05, 0.1, 0.3)))
 SPARSE_DURATION = 30_000.0
-
-
-def _synthetic(n: int, density: float, seed: int = 0):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    half = n // 2
-    xyz = rng.normal(size=(n, 3))
-    xyz /= np.linalg.norm(xyz, axis=1, keepdims=True)
-    xyz *= 70.0
-    xyz[:half, 0] = -np.abs(xyz[:half, 0]) - 5
-    xyz[half:, 0] = np.abs(xyz[half:, 0]) + 5
-    d = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1)
-    w = np.exp(-d / 25.0) * rng.lognormal(0, 1, (n, n))
-    w = (w + w.T) / 2
-    w[w < np.quantile(w, 1.0 - density)] = 0.0
-    np.fill_diagonal(w, 0.0)
-    labels = tuple(f"{'L' if i < half else 'R'}{i % half:04d}" for i in range(n))
-    return w / w.max(), 1.2 * d, labels
 
 
 def connectome(n: int, density: float = 0.3):
@@ -83,8 +65,10 @@ def connectome(n: int, density: float = 0.3):
     if n == 84:
         w, lengths, labels, _ = bs._dk_average()
         return Connectome(w / w.max(), lengths, tuple(labels))
-    w, lengths, labels = _synthetic(n, density)
-    return Connectome(w, lengths, labels)
+    import numpy as np
+
+    w, lengths, labels = synthetic_connectome(n, np.random.default_rng(0), density)
+    return Connectome(w / w.max(), lengths, tuple(labels))
 
 
 def _time(fn, block, repeats: int) -> dict:
@@ -159,33 +143,26 @@ def exponent(xs, ys) -> float:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
-def markdown(doc: dict) -> str:
+def _timing_table(rows: list[dict], forward_exponent: float, gradient_exponent: float) -> list[str]:
+    """Markdown rows of forward and gradient times, and the fitted exponents."""
     lines = [
         "| regions | duration (s) | forward wall / CPU (s) | gradient wall / CPU (s) |",
         "|---:|---:|---:|---:|",
     ]
-    for r in doc["regions"]:
+    for r in rows:
         f, g = r["forward"], r["gradient"]
         lines.append(
             f"| {r['n']} | {r['duration_ms'] / 1000:g} | {f['wall_s']:.3f} / {f['cpu_s']:.3f} | "
             f"{g['wall_s']:.3f} / {g['cpu_s']:.3f} |"
         )
+    lines.append(f"| exponent (CPU) | | {forward_exponent:.2f} | {gradient_exponent:.2f} |")
+    return lines
+
+
+def markdown(doc: dict) -> str:
     e = doc["exponents"]
-    lines.append(f"| exponent (CPU) | | {e['regions_forward']:.2f} | {e['regions_gradient']:.2f} |")
-    lines += [
-        "",
-        "| regions | duration (s) | forward wall / CPU (s) | gradient wall / CPU (s) |",
-        "|---:|---:|---:|---:|",
-    ]
-    for r in doc["durations"]:
-        f, g = r["forward"], r["gradient"]
-        lines.append(
-            f"| {r['n']} | {r['duration_ms'] / 1000:g} | {f['wall_s']:.3f} / {f['cpu_s']:.3f} | "
-            f"{g['wall_s']:.3f} / {g['cpu_s']:.3f} |"
-        )
-    lines.append(
-        f"| exponent (CPU) | | {e['duration_forward']:.2f} | {e['duration_gradient']:.2f} |"
-    )
+    lines = _timing_table(doc["regions"], e["regions_forward"], e["regions_gradient"])
+    lines += [""] + _timing_table(doc["durations"], e["duration_forward"], e["duration_gradient"])
     lines += [
         "",
         "| regions | density | dense forward wall / CPU (s) | source lists forward wall / CPU (s) | lists / dense (CPU) |",
