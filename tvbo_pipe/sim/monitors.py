@@ -47,6 +47,7 @@ from .monitor_kinds import (
     BOLD_INTERIM_PERIOD,
     MONITOR_KINDS,
     MonitorKind,
+    get_monitor_kind,
 )
 
 
@@ -425,10 +426,7 @@ def monitor_rule(name: str) -> MonitorRule:
     Raises:
         KeyError: Unknown type (the message lists the valid ones).
     """
-    try:
-        return MONITOR_RULES[name]
-    except KeyError:
-        raise KeyError(f"unknown monitor {name!r}; valid: {', '.join(MONITOR_RULES)}") from None
+    return MONITOR_RULES[get_monitor_kind(name).name]
 
 
 def compute_outputs(
