@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     # models and couplings
     "get_model": "tvbo_pipe.models",
     "get_coupling": "tvbo_pipe.sim.coupling",
+    "get_monitor_kind": "tvbo_pipe.sim.monitor_kinds",
     # simulation
     "prepare": "tvbo_pipe.sim.simulator",
     "integrate": "tvbo_pipe.sim.simulator",
