@@ -26,7 +26,6 @@ from tvbo_pipe.models.expressions import (
     coupling_expressions,
     evaluate,
     evaluate_coupling,
-    evaluate_dfun,
     from_lems,
     to_julia,
     to_lems,
@@ -74,22 +73,8 @@ def conn() -> Connectome:
 
 
 # --------------------------------------------------------------------------- expression form
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_expression_form_equals_dfun(name: str) -> None:
-    model = MODELS[name]
-    check_model(model)
-    rng = np.random.default_rng(hash(name) % 2**32)
-    n = 7
-    for _ in range(3):
-        state = random_state(model, rng, n)
-        coupling = jnp.asarray(rng.normal(size=(model.n_cvar, n)))
-        params = random_params(model, rng, n)
-        want = np.asarray(model.dfun(state, coupling, params))
-        got = np.asarray(evaluate_dfun(model, state, coupling, params))
-        assert got.shape == want.shape == state.shape
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
-
-
+# (the model registry test, tests/unit/test_models.py, checks the models' expression form
+# against their dfun; here: couplings, the parser and the translators)
 @pytest.mark.parametrize("name", [c for c in COUPLINGS if COUPLINGS[c].dense is None])
 def test_coupling_expression_form_equals_coupling(name: str) -> None:
     cpl = COUPLINGS[name]

@@ -102,11 +102,6 @@ Generic2dOscillator = Model(
         "W": "d * (a + b * V + c * V2 - beta * W) / tau",
     },
     variables_of_interest=("V",),
-    equations={
-        "V": r"\dot{V}_k = d\,\tau\,\left(\alpha W_k - f V_k^3 + e V_k^2 + g V_k + \gamma I"
-        r" + \gamma c_k\right)",
-        "W": r"\dot{W}_k = \frac{d}{\tau}\left(a + b V_k + c V_k^2 - \beta W_k\right)",
-    },
     description=(
         "Generic planar oscillator with a cubic V-nullcline and a configurable "
         "quadratic W-nullcline; with TVB defaults it is an excitable "

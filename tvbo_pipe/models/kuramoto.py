@@ -42,7 +42,6 @@ Kuramoto = Model(
     dfun=_dfun,
     rhs={"theta": "omega + c_0"},
     variables_of_interest=("theta",),
-    equations={"theta": r"\dot{\theta}_k = \omega_k + c_k"},
     description=(
         "Kuramoto phase oscillator: each node advances its phase at its natural "
         "frequency omega plus the long-range (phase-difference) input."

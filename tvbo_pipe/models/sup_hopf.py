@@ -46,10 +46,6 @@ SupHopf = Model(
         "y": "(a - x**2 - y**2) * y + omega * x + c_1",
     },
     variables_of_interest=("x",),
-    equations={
-        "x": r"\dot{x}_k = (a - x_k^2 - y_k^2)\,x_k - \omega y_k + c_{0,k}",
-        "y": r"\dot{y}_k = (a - x_k^2 - y_k^2)\,y_k + \omega x_k + c_{1,k}",
-    },
     description=(
         "Stuart-Landau oscillator (supercritical Hopf normal form in Cartesian "
         "coordinates); the bifurcation parameter a switches between a damped "
