@@ -7,8 +7,9 @@ import re
 import pytest
 
 from tvbo_pipe.models import MODELS
-from tvbo_pipe.models.expressions import free_names
-from tvbo_pipe.models.latex import latex_symbol, model_equations, to_latex
+from tvbo_pipe.models.expressions import COUPLING_EXPRESSIONS, free_names
+from tvbo_pipe.models.latex import coupling_equations, latex_symbol, model_equations, to_latex
+from tvbo_pipe.sim.coupling import COUPLINGS
 
 
 @pytest.mark.parametrize(
@@ -100,3 +101,18 @@ def test_equations_follow_the_expressions() -> None:
     assert eqs == {"x": r"\dot{x}_k = -u_k + c_k,\quad u_k = a\,x_k"}
     two = model_equations(["x"], [], 2, (), {"x": "c_0 - c_1"})
     assert two == {"x": r"\dot{x}_k = c_{0,k} - c_{1,k}"}
+
+
+@pytest.mark.parametrize("name", list(COUPLING_EXPRESSIONS))
+def test_coupling_latex_is_derived(name: str) -> None:
+    eqs = COUPLINGS[name].equations
+    assert eqs == coupling_equations(name)
+    assert set(eqs) == {"pre", "post"} and all(_balanced(e) for e in eqs.values())
+
+
+def test_coupling_latex_symbols() -> None:
+    assert coupling_equations("Kuramoto") == {
+        "pre": r"\sin\left(x_j - x_i\right)",
+        "post": r"\frac{a}{n_{\mathrm{cvar}}}\,g_x",
+    }
+    assert r"x_{j,0} - x_{j,1}" in coupling_equations("SigmoidalJansenRit")["pre"]

@@ -26,6 +26,7 @@ from tvbo_pipe.models.expressions import (
     _PREC_COMPARE,
     _PREC_UNARY,
     CONSTANTS,
+    coupling_expressions,
     free_names,
     parse,
 )
@@ -233,4 +234,28 @@ def model_equations(
     return out
 
 
-__all__ = ["GREEK", "latex_symbol", "model_equations", "to_latex"]
+#: Symbols of the names in coupling expressions.
+_COUPLING_SYMBOLS = {
+    "gx": "g_x",
+    "n_cvar": r"n_{\mathrm{cvar}}",
+    "cmin": r"c_{\mathrm{min}}",
+    "cmax": r"c_{\mathrm{max}}",
+    **{f"{side}_{c}": f"x_{{{side[-1]},{c}}}" for side in ("x_i", "x_j") for c in range(4)},
+}
+
+
+def coupling_equations(name: str) -> dict[str, str]:
+    """``{"pre": ..., "post": ...}``: LaTeX of a coupling's expression form
+    (:data:`~tvbo_pipe.models.expressions.COUPLING_EXPRESSIONS`).
+
+    Raises:
+        NotImplementedError: The coupling has no pre/sum/post form.
+    """
+    ce = coupling_expressions(name)
+    return {
+        "pre": to_latex(ce.pre, symbols=_COUPLING_SYMBOLS),
+        "post": to_latex(ce.post, symbols=_COUPLING_SYMBOLS),
+    }
+
+
+__all__ = ["GREEK", "coupling_equations", "latex_symbol", "model_equations", "to_latex"]
