@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -133,6 +135,21 @@ def test_variables_of_interest_are_state_variable_expressions(name: str) -> None
     for voi in model.variables_of_interest:
         tokens = re.findall(r"[A-Za-z_]\w*", voi)
         assert tokens and set(tokens) <= svs, f"{name}: {voi!r} is not over {svs}"
+
+
+def test_registry_metadata_imports_no_jax() -> None:
+    """Parsing the workflow and checking a configuration read the model and coupling
+    registries; they must not pay for importing JAX (it loads when a dfun runs)."""
+    code = (
+        "import sys\n"
+        "from tvbo_pipe.experiment import Experiment\n"
+        "from tvbo_pipe.models import MODELS\n"
+        "Experiment.from_dict({'model': {'name': 'JansenRit'}, "
+        "'coupling': {'name': 'SigmoidalJansenRit'}})\n"
+        "assert all(m.equations and m.default_parameters() for m in MODELS.values())\n"
+        "assert 'jax' not in sys.modules, sorted(m for m in sys.modules if 'jax' in m)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # --------------------------------------------------------------------------- dfun

@@ -18,12 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-
-import jax.numpy as jnp
+from typing import TYPE_CHECKING, Any
 
 from tvbo_pipe.models.latex import model_equations
 
-Array = jnp.ndarray
+if TYPE_CHECKING:
+    from jax import Array
+else:
+    Array = Any  # jax.Array; JAX is not imported with the registry (see lazy_jax)
 DFun = Callable[[Array, Array, Mapping[str, Array]], Array]
 
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import jax.numpy as jnp
+from tvbo_pipe.models.lazy_jax import jnp
 
 if TYPE_CHECKING:
     from tvbo_pipe.models.base import Model

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _sigmoid(v: Array, params: Mapping[str, Array]) -> Array:

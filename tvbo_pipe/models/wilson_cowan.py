@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _response(x: Array, a: Array, b: Array, c: Array, shift: Array) -> Array:

@@ -35,12 +35,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from tvbo_pipe.models.base import Array, Parameter
 from tvbo_pipe.models.latex import coupling_equations
+from tvbo_pipe.models.lazy_jax import LazyModule, jnp
+
+#: JAX, imported at first use: the coupling registry's metadata is read without it.
+jax = LazyModule("jax")
 
 PreFun = Callable[[Array, Array, Mapping[str, Array]], Array]
 PostFun = Callable[[Array, Mapping[str, Array]], Array]
