@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 
 from tvbo_pipe.models import MODELS, Model, get_model
+from tvbo_pipe.models.expressions import check_model, evaluate_dfun
 
 jax.config.update("jax_enable_x64", True)
 
@@ -134,7 +137,63 @@ def test_variables_of_interest_are_state_variable_expressions(name: str) -> None
         assert tokens and set(tokens) <= svs, f"{name}: {voi!r} is not over {svs}"
 
 
+def test_registry_metadata_imports_no_jax() -> None:
+    """Parsing the workflow and checking a configuration read the model and coupling
+    registries; they must not pay for importing JAX (it loads when a dfun runs)."""
+    code = (
+        "import sys\n"
+        "from tvbo_pipe.experiment import Experiment\n"
+        "from tvbo_pipe.models import MODELS\n"
+        "Experiment.from_dict({'model': {'name': 'JansenRit'}, "
+        "'coupling': {'name': 'SigmoidalJansenRit'}})\n"
+        "assert all(m.equations and m.default_parameters() for m in MODELS.values())\n"
+        "assert 'jax' not in sys.modules, sorted(m for m in sys.modules if 'jax' in m)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 # --------------------------------------------------------------------------- dfun
+
+
+def _random_params(model: Model, rng: np.random.Generator, n: int) -> dict[str, jnp.ndarray]:
+    """Random parameter values in their domains, about half of them regional."""
+    out = {}
+    for p in model.parameters:
+        if p.boolean:
+            out[p.name] = jnp.asarray(float(rng.integers(0, 2)))
+            continue
+        lo, hi = p.domain if p.domain else (0.5 * p.default, 1.5 * p.default)
+        lo, hi = min(lo, hi), max(lo, hi)
+        hi = lo + 1.0 if hi == lo else hi
+        shape = (n,) if rng.uniform() < 0.5 else ()
+        out[p.name] = jnp.asarray(rng.uniform(lo, hi, shape))
+    return out
+
+
+def _random_state(model: Model, rng: np.random.Generator, n: int) -> jnp.ndarray:
+    return jnp.asarray(np.stack([rng.uniform(*sv.range, n) for sv in model.state_variables]))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_dfun_equals_the_expression_form(name: str) -> None:
+    """The expressions are the source of truth (renderings, LEMS, LaTeX are made from
+    them); the hand-written JAX dfun must compute the same values and derivatives."""
+    model = MODELS[name]
+    check_model(model)
+    rng = np.random.default_rng(sum(map(ord, name)))
+    n = 7
+    for _ in range(3):
+        state = _random_state(model, rng, n)
+        coupling = jnp.asarray(rng.normal(size=(model.n_cvar, n)))
+        params = _random_params(model, rng, n)
+        want = np.asarray(evaluate_dfun(model, state, coupling, params))
+        got = np.asarray(model.dfun(state, coupling, params))
+        assert got.shape == want.shape == state.shape
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
+    # and the same Jacobian with respect to the state (what fits differentiate)
+    jac_want = jax.jacfwd(lambda x: evaluate_dfun(model, x, coupling, params))(state)
+    jac_got = jax.jacfwd(lambda x: model.dfun(x, coupling, params))(state)
+    np.testing.assert_allclose(jac_got, jac_want, rtol=1e-10, atol=1e-10, equal_nan=True)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

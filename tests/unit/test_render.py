@@ -26,7 +26,6 @@ from tvbo_pipe.models.expressions import (
     coupling_expressions,
     evaluate,
     evaluate_coupling,
-    evaluate_dfun,
     from_lems,
     to_julia,
     to_lems,
@@ -74,22 +73,8 @@ def conn() -> Connectome:
 
 
 # --------------------------------------------------------------------------- expression form
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_expression_form_equals_dfun(name: str) -> None:
-    model = MODELS[name]
-    check_model(model)
-    rng = np.random.default_rng(hash(name) % 2**32)
-    n = 7
-    for _ in range(3):
-        state = random_state(model, rng, n)
-        coupling = jnp.asarray(rng.normal(size=(model.n_cvar, n)))
-        params = random_params(model, rng, n)
-        want = np.asarray(model.dfun(state, coupling, params))
-        got = np.asarray(evaluate_dfun(model, state, coupling, params))
-        assert got.shape == want.shape == state.shape
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
-
-
+# (the model registry test, tests/unit/test_models.py, checks the models' expression form
+# against their dfun; here: couplings, the parser and the translators)
 @pytest.mark.parametrize("name", [c for c in COUPLINGS if COUPLINGS[c].dense is None])
 def test_coupling_expression_form_equals_coupling(name: str) -> None:
     cpl = COUPLINGS[name]
@@ -245,7 +230,11 @@ def test_python_target_uses_the_experiments_scalar_values() -> None:
 # --------------------------------------------------------------------------- jax target
 def _run_script(exp: Experiment, conn: Connectome) -> dict:
     src = render_code(exp, "jax", connectome=conn)
-    assert "import tvbo_pipe" not in src and "from tvbo_pipe" not in src
+    # one engine: the script writes out the experiment and imports the time loop
+    assert "from tvbo_pipe.export.render import runtime" in src
+    assert "def dfun(" in src and "def coupling_pre(" in src
+    for copy in ("def rk4", "def heun", "lax.scan", "balloon", "def delay_plan"):
+        assert copy not in src
     ns: dict = {"__name__": "rendered"}
     exec(compile(src, "<rendered>", "exec"), ns)
     return ns["simulate"](conn.weights, conn.lengths)
@@ -338,6 +327,43 @@ def test_jax_script_noise_has_the_configured_amplitude() -> None:
     theta = out["Raw"]["data"][-1, 0]
     # Brownian motion: variance sigma^2 T (n = 400 samples: 4 standard errors ~ 28%)
     assert abs(theta.var() / (sigma**2 * steps * dt) - 1.0) < 0.3
+
+
+def test_jax_script_draws_the_engines_noise(conn: Connectome) -> None:
+    """The script runs the engine's loop, so even the noise realisation is the pipeline's."""
+    exp = Experiment.from_dict(
+        {
+            "model": {"name": "Generic2dOscillator"},
+            "connectivity": {"conduction_speed": 4.0},
+            "coupling": {"name": "Linear", "parameters": {"a": 0.1}},
+            "integration": {
+                "method": "Heun",
+                "dt": 0.1,
+                "duration": 5.0,
+                "seed": 3,
+                "noise": {"sigma": {"V": 0.05}},
+            },
+        }
+    )
+    _compare(_run_script(exp, conn), _engine(exp, conn))
+
+
+def test_jax_script_warns_when_run_with_another_version() -> None:
+    src = render_code("SupHopf", "jax")
+    assert re.search(r"^RENDERED_WITH = ", src, flags=re.M)
+    exec(compile(src, "<rendered>", "exec"), {"__name__": "rendered"})  # no warning
+    other = re.sub(r"^RENDERED_WITH = .*$", "RENDERED_WITH = '0.0.0'", src, flags=re.M)
+    with pytest.warns(RuntimeWarning, match="rendered by tvbo_pipe 0.0.0"):
+        exec(compile(other, "<rendered>", "exec"), {"__name__": "rendered"})
+
+
+def test_jax_script_parameter_overrides_are_checked(conn: Connectome) -> None:
+    ns: dict = {"__name__": "rendered"}
+    exec(render_code(default_experiment(MODELS["SupHopf"]), "jax"), ns)
+    with pytest.raises(KeyError, match="model parameter 'nope' unknown"):
+        ns["simulate"](conn.weights, model_parameters={"nope": 1.0})
+    with pytest.raises(ValueError, match="one value per node"):
+        ns["simulate"](conn.weights, model_parameters={"a": jnp.ones(conn.n_regions + 1)})
 
 
 def test_jax_script_embeds_small_connectomes_and_runs_standalone(

@@ -83,8 +83,8 @@ def test_html_report_is_self_contained_and_escaped(name: str) -> None:
 
 def test_html_escapes_markup_in_latex() -> None:
     page = model_report("Epileptor", format="html")
-    assert "x_1 &lt; 0" in page
-    assert "x_1 < 0" not in page
+    assert "x_{1,k} &lt; 0" in page  # the LaTeX derived from where(x1 < 0, ...)
+    assert "x_{1,k} < 0" not in page
 
 
 def test_experiment_report_shows_its_values_and_coupling() -> None:

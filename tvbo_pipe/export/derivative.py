@@ -360,8 +360,8 @@ def readme_text(
         "Markdown description of the model.",
         "- `group/`: one row per subject (fitted global parameters, goodness of fit, run "
         "time) and the group report.",
-        "- `code/`: the resolved configuration, the experiment, a standalone JAX script "
-        "of the model, the pybids entity configuration and a bids-validator configuration.",
+        "- `code/`: the resolved configuration, the experiment, a JAX script of the "
+        "experiment (run by tvbo_pipe's simulator), the pybids entity configuration and a bids-validator configuration.",
         "",
         "Files BIDS does not define yet are listed in `.bidsignore`. Find outputs with "
         "pybids, its configuration extended by `code/pybids_config.json` (entity `meas`):",

@@ -17,10 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-import jax.numpy as jnp
+from tvbo_pipe.models.latex import model_equations
 
-Array = jnp.ndarray
+if TYPE_CHECKING:
+    from jax import Array
+else:
+    Array = Any  # jax.Array; JAX is not imported with the registry (see lazy_jax)
 DFun = Callable[[Array, Array, Mapping[str, Array]], Array]
 
 
@@ -91,7 +96,6 @@ class Model:
         parameters: The parameters with TVB's names and defaults.
         dfun: ``dfun(state, coupling, params) -> dstate/dt``.
         variables_of_interest: Default monitored state variables (TVB's).
-        equations: Variable name -> LaTeX of its time derivative.
         description: Short description.
         references: Literature, as citation strings with DOI.
         auxiliaries: The machine-readable form of ``dfun``, part 1: ordered
@@ -100,8 +104,9 @@ class Model:
             over state variables, parameters, the coupling inputs ``c_0``,
             ``c_1``, ... and earlier auxiliaries).
         rhs: Part 2: state variable -> expression of its time derivative.
-            Code renderers and the LEMS export are generated from ``auxiliaries``
-            and ``rhs``; a test checks that they equal ``dfun`` for every model.
+            Code renderers, the LEMS export and the LaTeX (:attr:`equations`)
+            are generated from ``auxiliaries`` and ``rhs``; a test checks that
+            they equal ``dfun`` for every model.
     """
 
     name: str
@@ -110,12 +115,23 @@ class Model:
     parameters: tuple[Parameter, ...]
     dfun: DFun
     variables_of_interest: tuple[str, ...] = ()
-    equations: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     references: tuple[str, ...] = ()
     n_coupling: int | None = None
     auxiliaries: tuple[tuple[str, str], ...] = ()
     rhs: Mapping[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def equations(self) -> dict[str, str]:
+        """State variable -> LaTeX of its equation (with the auxiliaries it needs),
+        derived from ``auxiliaries`` and ``rhs`` by :func:`~tvbo_pipe.models.latex.model_equations`."""
+        return model_equations(
+            self.state_variable_names,
+            self.parameter_names,
+            self.n_cvar,
+            self.auxiliaries,
+            self.rhs,
+        )
 
     @property
     def state_variable_names(self) -> tuple[str, ...]:

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _dfun(state: Array, coupling: Array, params: Mapping[str, Array]) -> Array:
@@ -161,20 +160,6 @@ Epileptor = Model(
         "g": "tt * (-0.01 * (g - 0.1 * x1))",
     },
     variables_of_interest=("x2 - x1", "z"),
-    equations={
-        "x1": r"\dot{x}_{1} = t_t\left(y_1 - z + I_{ext} + K_{vf} c_{1,k} + f_1 x_1\right),\quad "
-        r"f_1 = \begin{cases} -a x_1^2 + b x_1 & x_1 < 0 \\ "
-        r"\mathrm{slope} - x_2 + 0.6 (z - 4)^2 & x_1 \geq 0 \end{cases}",
-        "y1": r"\dot{y}_{1} = t_t\left(c - d x_1^2 - y_1\right)",
-        "z": r"\dot{z} = t_t\,r\left(h - z + K_s c_{1,k}\right),\quad "
-        r"h = \begin{cases} x_0 + \frac{3}{1 + \exp(-(x_1 + 0.5)/0.1)} & \text{modification}"
-        r" \\ 4 (x_1 - x_0) - 0.1 z^7 [z < 0] & \text{otherwise} \end{cases}",
-        "x2": r"\dot{x}_{2} = t_t\left(-y_2 + x_2 - x_2^3 + I_{ext2} + b_b g - 0.3 (z - 3.5)"
-        r" + K_f c_{2,k}\right)",
-        "y2": r"\dot{y}_{2} = \frac{t_t}{\tau}\left(-y_2 + f_2\right),\quad "
-        r"f_2 = \begin{cases} 0 & x_2 < -0.25 \\ a_a (x_2 + 0.25) & x_2 \geq -0.25 \end{cases}",
-        "g": r"\dot{g} = -0.01\,t_t\left(g - 0.1 x_1\right)",
-    },
     description=(
         "Epileptor: six-dimensional phenomenological model of seizure onset, "
         "propagation and offset, with a fast (x1, y1) and a spike-wave (x2, y2) "

@@ -40,11 +40,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jax.numpy as jnp
+from tvbo_pipe.models.lazy_jax import jnp
 
-from tvbo_pipe.models.base import Model
+if TYPE_CHECKING:
+    from tvbo_pipe.models.base import Model
 
 #: Functions of one argument allowed in expressions.
 UNARY_FUNCTIONS = ("exp", "log", "sqrt", "tanh", "sin", "cos", "abs")

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _dfun(state: Array, coupling: Array, params: Mapping[str, Array]) -> Array:
@@ -102,11 +101,6 @@ Generic2dOscillator = Model(
         "W": "d * (a + b * V + c * V2 - beta * W) / tau",
     },
     variables_of_interest=("V",),
-    equations={
-        "V": r"\dot{V}_k = d\,\tau\,\left(\alpha W_k - f V_k^3 + e V_k^2 + g V_k + \gamma I"
-        r" + \gamma c_k\right)",
-        "W": r"\dot{W}_k = \frac{d}{\tau}\left(a + b V_k + c V_k^2 - \beta W_k\right)",
-    },
     description=(
         "Generic planar oscillator with a cubic V-nullcline and a configurable "
         "quadratic W-nullcline; with TVB defaults it is an excitable "

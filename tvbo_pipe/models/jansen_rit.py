@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _sigmoid(v: Array, params: Mapping[str, Array]) -> Array:
@@ -158,16 +157,6 @@ JansenRit = Model(
         "y5": "B * b * (a_4 * J * S_y0_3) - 2.0 * b * y5 - b**2 * y2",
     },
     variables_of_interest=("y0", "y1", "y2", "y3"),
-    equations={
-        "y0": r"\dot{y}_{0,k} = y_{3,k}",
-        "y1": r"\dot{y}_{1,k} = y_{4,k}",
-        "y2": r"\dot{y}_{2,k} = y_{5,k}",
-        "y3": r"\dot{y}_{3,k} = A a\,S(y_{1,k} - y_{2,k}) - 2 a y_{3,k} - a^2 y_{0,k},\quad "
-        r"S(v) = \frac{2\nu_{max}}{1 + \exp(r (v_0 - v))}",
-        "y4": r"\dot{y}_{4,k} = A a\left(\mu + a_2 J\,S(a_1 J y_{0,k}) + c_k\right)"
-        r" - 2 a y_{4,k} - a^2 y_{1,k}",
-        "y5": r"\dot{y}_{5,k} = B b\,a_4 J\,S(a_3 J y_{0,k}) - 2 b y_{5,k} - b^2 y_{2,k}",
-    },
     description=(
         "Jansen-Rit neural mass model of a cortical column (pyramidal cells, "
         "excitatory and inhibitory interneurons); y1 - y2 is the pyramidal "

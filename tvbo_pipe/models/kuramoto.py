@@ -15,9 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _dfun(state: Array, coupling: Array, params: Mapping[str, Array]) -> Array:
@@ -42,7 +41,6 @@ Kuramoto = Model(
     dfun=_dfun,
     rhs={"theta": "omega + c_0"},
     variables_of_interest=("theta",),
-    equations={"theta": r"\dot{\theta}_k = \omega_k + c_k"},
     description=(
         "Kuramoto phase oscillator: each node advances its phase at its natural "
         "frequency omega plus the long-range (phase-difference) input."

@@ -26,9 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _dfun(state: Array, coupling: Array, params: Mapping[str, Array]) -> Array:
@@ -149,14 +148,6 @@ LarterBreakspear = Model(
         "Z": "t_scale * b * (ani * Iext + aei * V * Q_V)",
     },
     variables_of_interest=("V",),
-    equations={
-        "V": r"\dot{V}_k = t_s\Big(-\big(g_{Ca} + (1 - C) r_{NMDA} a_{ee} Q_V"
-        r" + C r_{NMDA} a_{ee} c_k\big) m_{Ca} (V_k - V_{Ca}) - g_K W_k (V_k - V_K)"
-        r" - g_L (V_k - V_L) - \big(g_{Na} m_{Na} + (1 - C) a_{ee} Q_V + C a_{ee} c_k\big)"
-        r"(V_k - V_{Na}) - a_{ie} Z_k Q_Z + a_{ne} I_{ext}\Big)",
-        "W": r"\dot{W}_k = t_s\,\phi\,\frac{m_K - W_k}{\tau_K}",
-        "Z": r"\dot{Z}_k = t_s\,b\left(a_{ni} I_{ext} + a_{ei} V_k Q_V\right)",
-    },
     description=(
         "Larter-Breakspear conductance-based neural mass (modified Morris-Lecar with "
         "an inhibitory population); all quantities are non-dimensional."

@@ -19,9 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _dfun(state: Array, coupling: Array, params: Mapping[str, Array]) -> Array:
@@ -92,11 +91,6 @@ MontbrioPazoRoxin = Model(
         " + cv * c_1)",
     },
     variables_of_interest=("r", "V"),
-    equations={
-        "r": r"\dot{r}_k = \frac{1}{\tau}\left(\frac{\Delta}{\pi\tau} + 2 V_k r_k\right)",
-        "V": r"\dot{V}_k = \frac{1}{\tau}\left(V_k^2 - \pi^2 \tau^2 r_k^2 + \eta + J \tau r_k"
-        r" + I + c_r C_{r,k} + c_v C_{V,k}\right)",
-    },
     description=(
         "Next-generation neural mass: exact mean-field (firing rate r, mean membrane "
         "potential V) of infinitely many quadratic integrate-and-fire neurons."

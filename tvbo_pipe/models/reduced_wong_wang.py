@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _dfun(state: Array, coupling: Array, params: Mapping[str, Array]) -> Array:
@@ -79,11 +78,6 @@ ReducedWongWang = Model(
     ),
     rhs={"S": "-(S / tau_s) + (1.0 - S) * H_x * gamma"},
     variables_of_interest=("S",),
-    equations={
-        "S": r"\dot{S}_k = -\frac{S_k}{\tau_s} + (1 - S_k)\,\gamma\,"
-        r"\frac{a x_k - b}{1 - \exp(-d (a x_k - b))},\quad "
-        r"x_k = w J_N S_k + I_o + J_N c_k",
-    },
     description=(
         "Reduced Wong-Wang mean-field model: dynamics of the NMDA synaptic gating "
         "variable S of an excitatory population; long-range input enters the "

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _dfun(state: Array, coupling: Array, params: Mapping[str, Array]) -> Array:
@@ -144,15 +143,6 @@ ReducedWongWangExcInh = Model(
         "S_i": "-(S_i / tau_i) + H_i * gamma_i",
     },
     variables_of_interest=("S_e", "S_i"),
-    equations={
-        "S_e": r"\dot{S}_{e,k} = -\frac{S_{e,k}}{\tau_e} + (1 - S_{e,k})\,\gamma_e\,"
-        r"\frac{x_{e,k}}{1 - \exp(-d_e x_{e,k})},\quad "
-        r"x_{e,k} = a_e\left(w_p J_N S_{e,k} - J_i S_{i,k} + W_e I_o + G J_N c_k + I_{ext}\right)"
-        r" - b_e",
-        "S_i": r"\dot{S}_{i,k} = -\frac{S_{i,k}}{\tau_i} + \gamma_i\,"
-        r"\frac{x_{i,k}}{1 - \exp(-d_i x_{i,k})},\quad "
-        r"x_{i,k} = a_i\left(J_N S_{e,k} - S_{i,k} + W_i I_o + \lambda G J_N c_k\right) - b_i",
-    },
     description=(
         "Dynamic mean-field model of Deco et al. (2014): NMDA gating of an excitatory "
         "pool and GABA gating of an inhibitory pool per region; long-range input "

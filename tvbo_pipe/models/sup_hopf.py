@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _dfun(state: Array, coupling: Array, params: Mapping[str, Array]) -> Array:
@@ -46,10 +45,6 @@ SupHopf = Model(
         "y": "(a - x**2 - y**2) * y + omega * x + c_1",
     },
     variables_of_interest=("x",),
-    equations={
-        "x": r"\dot{x}_k = (a - x_k^2 - y_k^2)\,x_k - \omega y_k + c_{0,k}",
-        "y": r"\dot{y}_k = (a - x_k^2 - y_k^2)\,y_k + \omega x_k + c_{1,k}",
-    },
     description=(
         "Stuart-Landau oscillator (supercritical Hopf normal form in Cartesian "
         "coordinates); the bifurcation parameter a switches between a damped "

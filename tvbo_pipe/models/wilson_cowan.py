@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax.numpy as jnp
-
 from tvbo_pipe.models.base import Array, Model, Parameter, StateVariable
+from tvbo_pipe.models.lazy_jax import jnp
 
 
 def _response(x: Array, a: Array, b: Array, c: Array, shift: Array) -> Array:
@@ -143,12 +142,6 @@ WilsonCowan = Model(
         "I": "(-I + (k_i - r_i * I) * S_i) / tau_i",
     },
     variables_of_interest=("E",),
-    equations={
-        "E": r"\tau_e \dot{E}_k = -E_k + (k_e - r_e E_k)\,S_e\left(\alpha_e (c_{ee} E_k"
-        r" - c_{ei} I_k + P - \theta_e + c_k)\right)",
-        "I": r"\tau_i \dot{I}_k = -I_k + (k_i - r_i I_k)\,S_i\left(\alpha_i (c_{ie} E_k"
-        r" - c_{ii} I_k + Q - \theta_i)\right)",
-    },
     description=(
         "Wilson-Cowan model of interacting excitatory (E) and inhibitory (I) "
         "populations with sigmoidal response functions; long-range input enters E."

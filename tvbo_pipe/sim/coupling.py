@@ -35,11 +35,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from tvbo_pipe.models.base import Array, Parameter
+from tvbo_pipe.models.latex import coupling_equations
+from tvbo_pipe.models.lazy_jax import LazyModule, jnp
+
+#: JAX, imported at first use: the coupling registry's metadata is read without it.
+jax = LazyModule("jax")
 
 PreFun = Callable[[Array, Array, Mapping[str, Array]], Array]
 PostFun = Callable[[Array, Mapping[str, Array]], Array]
@@ -58,7 +61,9 @@ class Coupling:
         post: ``post(gx, params)`` on the weighted sums ``(n_out, n_nodes)``.
         uses_x_i: False when ``pre`` depends on ``x_j`` only (the sum is then a
             matrix product of the weights with ``pre(x_j)``).
-        equations: LaTeX of the ``"pre"`` and ``"post"`` functions.
+        equations: LaTeX of the ``"pre"`` and ``"post"`` functions (derived from
+            the expression form, :func:`~tvbo_pipe.models.latex.coupling_equations`,
+            where the coupling has one).
         description: Short description, including TVB quirks reproduced.
         n_out: Number of output rows when it differs from the number of coupling
             variables (e.g. 1 for ``SigmoidalJansenRit``); None: same as n_cvar.
@@ -191,7 +196,7 @@ Linear = Coupling(
     pre=_identity_pre,
     post=_linear_post,
     uses_x_i=False,
-    equations={"pre": r"x_j", "post": r"a\,g_x + b"},
+    equations=coupling_equations("Linear"),
     description="Linear coupling: a * sum_j w_ij x_j + b.",
 )
 
@@ -216,7 +221,7 @@ Scaling = Coupling(
     pre=_identity_pre,
     post=_scaling_post,
     uses_x_i=False,
-    equations={"pre": r"x_j", "post": r"a\,g_x"},
+    equations=coupling_equations("Scaling"),
     description="Scaling coupling: a * sum_j w_ij x_j.",
 )
 
@@ -233,7 +238,7 @@ Difference = Coupling(
     pre=_difference_pre,
     post=_scaling_post,
     uses_x_i=True,
-    equations={"pre": r"x_j - x_i", "post": r"a\,g_x"},
+    equations=coupling_equations("Difference"),
     description="Diffusive (difference) coupling: a * sum_j w_ij (x_j - x_i).",
 )
 
@@ -256,7 +261,7 @@ Kuramoto = Coupling(
     pre=_kuramoto_pre,
     post=_kuramoto_post,
     uses_x_i=True,
-    equations={"pre": r"\sin(x_j - x_i)", "post": r"\frac{a}{n_{cvar}}\,g_x"},
+    equations=coupling_equations("Kuramoto"),
     description=(
         "Kuramoto coupling: a / n * sum_j w_ij sin(x_j - x_i). TVB documents n as the "
         "number of nodes, but TVB 2.10's simulator (SparseHistory + SparseCoupling) "
@@ -288,11 +293,7 @@ Sigmoidal = Coupling(
     pre=_identity_pre,
     post=_sigmoidal_post,
     uses_x_i=False,
-    equations={
-        "pre": r"x_j",
-        "post": r"c_{min} + \frac{c_{max} - c_{min}}{1 + \exp(-a (g_x - \mathrm{midpoint})"
-        r" / \sigma)}",
-    },
+    equations=coupling_equations("Sigmoidal"),
     description="Post-summation sigmoid of the weighted sum of afferent activity.",
 )
 
@@ -319,11 +320,7 @@ SigmoidalJansenRit = Coupling(
     pre=_sjr_pre,
     post=_scaling_post,
     uses_x_i=False,
-    equations={
-        "pre": r"c_{min} + \frac{c_{max} - c_{min}}{1 + \exp(r (\mathrm{midpoint}"
-        r" - (x_{j,0} - x_{j,1})))}",
-        "post": r"a\,g_x",
-    },
+    equations=coupling_equations("SigmoidalJansenRit"),
     description=(
         "Jansen-Rit sigmoid applied to the afferent pyramidal potential x_j[0] - x_j[1] "
         "(y1 - y2) before summation; two coupling variables in, one row out."
@@ -353,10 +350,7 @@ HyperbolicTangent = Coupling(
     pre=_tanh_pre,
     post=_identity_post,
     uses_x_i=False,
-    equations={
-        "pre": r"a\left(1 + \tanh\left(\frac{b x_j - \mathrm{midpoint}}{\sigma}\right)\right)",
-        "post": r"g_x",
-    },
+    equations=coupling_equations("HyperbolicTangent"),
     description="Pre-summation hyperbolic-tangent sigmoid of the afferent activity.",
 )
 
