@@ -40,9 +40,11 @@ AXIS = "batch"
 
 #: XLA options of the batched computation on CPU: LLVM may use 512-bit
 #: vectors (AVX-512) for the elementwise loops (XLA's default prefers 256).
-#: A hint only: on CPUs without AVX-512 the code is the same as without it.
-#: Results are bit-identical; on an AMD EPYC (AVX-512) it cut the CPU time of
-#: the tutorial exploration by about 15 % (benchmarks/README.md, issue 15).
+#: A preference only: LLVM uses no vectors wider than the CPU has. Exploration
+#: losses stay bit-identical in float64 (float32: within one ulp, from the
+#: order of additions); on an AMD EPYC (AVX-512) it cut the CPU time per grid
+#: point of the tutorial exploration by 17 % (float64) and 26 % (float32)
+#: (benchmarks/README.md, issue 15).
 CPU_COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_prefer_vector_width": 512}
 
 
