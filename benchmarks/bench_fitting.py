@@ -13,7 +13,12 @@ RMSE to the empirical dk_average FC):
   runs, ``make_evaluator(problem.metrics_fn(space), batch_size=B)`` on the
   warmed-up-free problem of ``build_problem`` (loss, FC correlation and
   RMSE per point), 4 x 4 and 8 x 8 grids. float64 and float32 (the
-  pipeline's default exploration precision).
+  pipeline's default exploration precision). The ``-2cpu`` cases give each
+  tool two CPU devices (``jax_num_cpu_devices = 2``, i.e. one thread per
+  core): tvboptim ``ParallelExecution(n_vmap=8, n_pmap=2)``, tvbo_pipe
+  ``sharded_map`` (one shard per device), which is what ``tvbo-pipe run
+  explore --threads 2`` does. Per point, the table gives wall and CPU time
+  (``process_time``, all threads) of the steady calls.
 - **step**: optimiser steps of Adam on (coupling, w). tvboptim:
   ``OptaxOptimizer(loss, optax.adam(lr)).run(state, max_steps=12, mode=...)``
   with the two values as ``Parameter`` leaves, timed per step through its
@@ -63,6 +68,18 @@ CASES: list[tuple[str, str, dict]] = [
     ("explore/f32/tvboptim-4x4", "tvboptim_explore", {"x64": False, "n": 4}),
     ("explore/f32/tvbo_pipe-4x4-b16", "tvbo_pipe_explore", {"x64": False, "n": 4, "batch": 16}),
     ("explore/f32/tvbo_pipe-8x8-b64", "tvbo_pipe_explore", {"x64": False, "n": 8, "batch": 64}),
+    ("explore/f64/tvboptim-4x4-2cpu", "tvboptim_explore", {"x64": True, "n": 4, "cpus": 2}),
+    (
+        "explore/f64/tvbo_pipe-8x8-b32-2cpu",
+        "tvbo_pipe_explore",
+        {"x64": True, "n": 8, "batch": 32, "cpus": 2},
+    ),
+    ("explore/f32/tvboptim-4x4-2cpu", "tvboptim_explore", {"x64": False, "n": 4, "cpus": 2}),
+    (
+        "explore/f32/tvbo_pipe-8x8-b32-2cpu",
+        "tvbo_pipe_explore",
+        {"x64": False, "n": 8, "batch": 32, "cpus": 2},
+    ),
     ("step/f64/tvboptim-rev", "tvboptim_step", {"x64": True, "mode": "rev"}),
     ("step/f64/tvboptim-fwd", "tvboptim_step", {"x64": True, "mode": "fwd"}),
     ("step/f64/tvbo_pipe-forward", "tvbo_pipe_step", {"x64": True, "mode": "forward"}),
@@ -79,12 +96,25 @@ def _grid(n: int):
     return a.ravel(), w.ravel()
 
 
+def _cpu_devices(opts: dict):
+    """Set JAX's CPU device count (``opts["cpus"]``, default 1) before JAX starts; returns jax."""
+    import jax
+
+    jax.config.update("jax_num_cpu_devices", int(opts.get("cpus", 1)))
+    jax = bs._jax_setup(opts["x64"])
+    if jax.device_count() != int(opts.get("cpus", 1)):
+        raise RuntimeError(
+            f"asked for {opts.get('cpus', 1)} CPU devices, JAX has {jax.device_count()}"
+        )
+    return jax
+
+
 def _tvboptim(opts: dict):
     """``(jax, tutorial state, coupling name, loss(state))`` of tvboptim's tutorial."""
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    jax = bs._jax_setup(opts["x64"])
+    jax = _cpu_devices(opts)
     t = bs.tvboptim_tutorial(opts, jax)
 
     def loss(s):
@@ -106,14 +136,20 @@ def work_tvboptim_explore(opts: dict, repeats: int, arrays: Path) -> dict:
     grid_state.coupling[cname].G = GridAxis(*BOUNDS, n)
     grid_state.dynamics.w = GridAxis(*BOUNDS, n)
     space = Space(grid_state, mode="product")
-    execution = ParallelExecution(loss, space, n_vmap=n * n, n_pmap=1)
+    n_pmap = int(opts.get("cpus", 1))
+    execution = ParallelExecution(loss, space, n_vmap=n * n // n_pmap, n_pmap=n_pmap)
     out, timing = bs._measure(lambda: execution.run().results, jax.block_until_ready, repeats, 0)
     losses = np.asarray(out, dtype=float).reshape(-1)[: n * n]
     np.save(arrays.with_suffix(".npy"), losses)
     points = n * n
     return {
         "timing": timing,
-        "info": {"points": points, "n_vmap": n * n, "loss_range": _range(losses)},
+        "info": {
+            "points": points,
+            "n_vmap": n * n // n_pmap,
+            "n_pmap": n_pmap,
+            "loss_range": _range(losses),
+        },
     }
 
 
@@ -131,7 +167,7 @@ def _tvbo_pipe_problem(opts: dict):
 
 
 def work_tvbo_pipe_explore(opts: dict, repeats: int, arrays: Path) -> dict:
-    jax = bs._jax_setup(opts["x64"])
+    jax = _cpu_devices(opts)
     import numpy as np
 
     from tvbo_pipe.fit.explore import make_evaluator
@@ -143,8 +179,18 @@ def work_tvbo_pipe_explore(opts: dict, repeats: int, arrays: Path) -> dict:
     out, timing = bs._measure(lambda: run(points), jax.block_until_ready, repeats, 0)
     losses = np.asarray(out, dtype=float)[:, 0]
     np.save(arrays.with_suffix(".npy"), losses)
-    info = {"points": len(a), "batch_size": opts["batch"], "loss_range": _range(losses)}
+    info = {
+        "points": len(a),
+        "batch_size": opts["batch"],
+        "cpu_devices": int(opts.get("cpus", 1)),
+        "loss_range": _range(losses),
+    }
     return {"timing": timing, "info": info}
+
+
+def _cpu_ms(timing: dict, points: int) -> str:
+    cpu = timing.get("steady_cpu_s")
+    return "n/a" if cpu is None else f"{1000 * cpu / points:.1f}"
 
 
 def _range(x) -> list[float]:
@@ -224,8 +270,8 @@ WORKERS = {
 # =========================================================================== report
 def markdown(results: dict) -> tuple[str, list[dict]]:
     lines = [
-        "| case | points | compile (s) | steady (s) | per point (ms) | simulations/s | peak RSS (MB) | foreign CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| case | points | compile (s) | steady (s) | per point (ms) | CPU per point (ms) | simulations/s | peak RSS (MB) | foreign CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for cid, r in results.items():
         if not cid.startswith("explore/") or "timing" not in r:
@@ -233,7 +279,7 @@ def markdown(results: dict) -> tuple[str, list[dict]]:
         tm, pts = r["timing"], r["info"]["points"]
         lines.append(
             f"| {cid} | {pts} | {tm['compile_s']:.2f} | {tm['steady_s']:.3f} | "
-            f"{1000 * tm['steady_s'] / pts:.1f} | {pts / tm['steady_s']:.1f} | "
+            f"{1000 * tm['steady_s'] / pts:.1f} | {_cpu_ms(tm, pts)} | {pts / tm['steady_s']:.1f} | "
             f"{tm['rss_peak_mb']:.0f} | {r['foreign_cpu_fraction']:.0%} |"
         )
     lines += [
@@ -256,24 +302,46 @@ def markdown(results: dict) -> tuple[str, list[dict]]:
         r = results.get(cid)
         return r["timing"]["steady_s"] / r["info"]["points"] if r and "timing" in r else None
 
+    def cpu_point(cid):
+        r = results.get(cid)
+        if not r or "timing" not in r or "steady_cpu_s" not in r["timing"]:
+            return None
+        return r["timing"]["steady_cpu_s"] / r["info"]["points"]
+
     def steady(cid):
         r = results.get(cid)
         return r["timing"]["steady_s"] if r and "timing" in r else None
 
-    def best(prefix, f):
-        vals = [(f(c), c) for c in results if c.startswith(prefix) and f(c) is not None]
+    def best(prefix, f, cpus=None):
+        vals = [
+            (f(c), c)
+            for c in results
+            if c.startswith(prefix)
+            and f(c) is not None
+            and (cpus is None or (c.endswith("-2cpu") == (cpus == 2)))
+        ]
         return min(vals) if vals else (None, None)
 
     rows = []
+    explore_rows = []
+    for prec in ("f64", "f32"):
+        tv1 = best(f"explore/{prec}/tvboptim", per_point, 1)
+        explore_rows += [
+            (f"exploration throughput {prec}, one CPU device each",
+             tv1, best(f"explore/{prec}/tvbo_pipe", per_point, 1)),
+            (f"exploration throughput {prec}, two CPU devices each",
+             best(f"explore/{prec}/tvboptim", per_point, 2),
+             best(f"explore/{prec}/tvbo_pipe", per_point, 2)),
+            (f"exploration throughput {prec}, tvboptim's tutorial setting (one device) "
+             "against tvbo_pipe on two", tv1, best(f"explore/{prec}/tvbo_pipe", per_point, 2)),
+            (f"exploration CPU time per point {prec}, one CPU device each",
+             best(f"explore/{prec}/tvboptim", cpu_point, 1),
+             best(f"explore/{prec}/tvbo_pipe", cpu_point, 1)),
+        ]  # fmt: skip
     for label, ref, ours, target in (
-        ("exploration throughput, float64 (tvboptim per point / tvbo_pipe per point)",
-         best("explore/f64/tvboptim", per_point), best("explore/f64/tvbo_pipe", per_point),
-         TARGETS["explore_throughput_ratio"]),
-        ("exploration throughput, float32",
-         best("explore/f32/tvboptim", per_point), best("explore/f32/tvbo_pipe", per_point),
-         TARGETS["explore_throughput_ratio"]),
+        *[(lab, r, o, TARGETS["explore_throughput_ratio"]) for lab, r, o in explore_rows],
         ("exploration throughput, pipeline default (float32) against the tutorial (float64)",
-         best("explore/f64/tvboptim", per_point), best("explore/f32/tvbo_pipe", per_point),
+         best("explore/f64/tvboptim", per_point, 1), best("explore/f32/tvbo_pipe", per_point),
          TARGETS["explore_throughput_ratio"]),
         ("optimiser step, fastest of each (steady)",
          best("step/f64/tvboptim", steady), best("step/f64/tvbo_pipe", steady),

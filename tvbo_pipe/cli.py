@@ -54,7 +54,10 @@ def _limit_threads(threads: int | None) -> None:
     single-threaded (``--xla_cpu_multi_thread_eigen=false``), so ``--cores N``
     runs N jobs on N cores. More threads: XLA sizes its thread pool by the CPUs
     the process may run on (its affinity, which SLURM sets to the job's
-    allocation); BLAS/OpenMP libraries get ``threads``.
+    allocation); BLAS/OpenMP libraries get ``threads``, and JAX sees
+    ``threads`` CPU devices (``JAX_NUM_CPU_DEVICES``), so batches of
+    simulations (exploration, multi-start) run one shard per core
+    (:mod:`tvbo_pipe.sim.sharding`).
     """
     if threads is None or threads < 1 or "jax" in sys.modules:
         return
@@ -64,6 +67,8 @@ def _limit_threads(threads: int | None) -> None:
     os.environ["XLA_FLAGS"] = flags.strip()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
+    if threads > 1:
+        os.environ.setdefault("JAX_NUM_CPU_DEVICES", str(threads))
 
 
 def _jax_environment() -> None:

@@ -127,3 +127,32 @@ def test_make_evaluator_one_device() -> None:
     assert isinstance(got, np.ndarray) and got.shape == (9,)
     want = jax.vmap(_decay)({k: jnp.asarray(v) for k, v in pts.items()})["mean"]
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-6)
+
+
+def test_cpu_compiler_options_reach_xla_and_keep_results() -> None:
+    pts = _points(9)
+    default = sharded_map(_decay, batch_size=4)(pts)  # CPU_COMPILER_OPTIONS
+    plain = sharded_map(_decay, batch_size=4, compiler_options={})(pts)
+    for k in plain:
+        np.testing.assert_allclose(np.asarray(default[k]), np.asarray(plain[k]), rtol=1e-6)
+    with pytest.raises(Exception, match="xla_no_such_option"):
+        sharded_map(_decay, batch_size=4, compiler_options={"xla_no_such_option": 1})(pts)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_job_threads_give_as_many_cpu_devices(threads: int) -> None:
+    """``tvbo-pipe run --threads N``: N CPU devices, so a batch runs one shard per core."""
+    code = (
+        "from tvbo_pipe.cli import _limit_threads\n"
+        f"_limit_threads({threads})\n"
+        "import jax\n"
+        "print(jax.device_count())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout.strip().splitlines()[-1]) == threads

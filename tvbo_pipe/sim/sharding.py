@@ -17,6 +17,13 @@ CPU check with two devices (what the tests do, in a subprocess because the
 flag must be set before JAX starts)::
 
     XLA_FLAGS=--xla_force_host_platform_device_count=2 python -c "..."
+
+On a CPU each device is one thread, so a batch uses as many cores as there
+are CPU devices: ``JAX_NUM_CPU_DEVICES=N`` (or ``jax_num_cpu_devices``, set
+before JAX's first computation; ``tvbo-pipe run --threads N`` sets it) runs N
+shards side by side. On CPU the batch is also compiled with
+:data:`CPU_COMPILER_OPTIONS` (512-bit vectors where the CPU has them: the
+batched elementwise model step is the bulk of an exploration's time).
 """
 
 from __future__ import annotations
@@ -30,6 +37,15 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 AXIS = "batch"
+
+#: XLA options of the batched computation on CPU: LLVM may use 512-bit
+#: vectors (AVX-512) for the elementwise loops (XLA's default prefers 256).
+#: A preference only: LLVM uses no vectors wider than the CPU has. Exploration
+#: losses stay bit-identical in float64 (float32: within one ulp, from the
+#: order of additions); on an AMD EPYC (AVX-512) it cut the CPU time per grid
+#: point of the tutorial exploration by 17 % (float64) and 26 % (float32)
+#: (benchmarks/README.md, issue 15).
+CPU_COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_prefer_vector_width": 512}
 
 
 def batch_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -64,6 +80,7 @@ def sharded_map(
     *,
     batch_size: int = 32,
     devices: Sequence[jax.Device] | None = None,
+    compiler_options: dict[str, Any] | None = None,
 ) -> Callable[[Any], Any]:
     """``run(batch) -> outputs``: ``fn`` on every element of ``batch``, split over devices.
 
@@ -73,6 +90,8 @@ def sharded_map(
         batch_size: Elements simulated together (``vmap``) on one device;
             memory per device ~ ``batch_size`` simulations.
         devices: Devices to use (default: all visible devices).
+        compiler_options: XLA options of the compiled batch (default:
+            :data:`CPU_COMPILER_OPTIONS` on CPU devices, none elsewhere).
 
     Returns:
         ``run(batch)``: ``batch`` is a pytree of arrays (NumPy or JAX) with a
@@ -85,6 +104,10 @@ def sharded_map(
     mesh = batch_mesh(devices)
     n_dev = mesh.devices.size
     sharding = NamedSharding(mesh, PartitionSpec(AXIS))
+    if compiler_options is None:
+        on_cpu = all(d.platform == "cpu" for d in mesh.devices.flat)
+        compiler_options = dict(CPU_COMPILER_OPTIONS) if on_cpu else {}
+    options = compiler_options or None
     compiled: dict[int, Callable] = {}
 
     def runner(total: int) -> Callable:
@@ -96,7 +119,7 @@ def sharded_map(
                 return jax.lax.map(fn, shard, batch_size=chunk)
 
             if n_dev == 1:
-                compiled[total] = jax.jit(local)
+                compiled[total] = jax.jit(local, compiler_options=options)
             else:
                 # check_vma off: fn is written for one element (its scans
                 # start from constants), and it never communicates across devices.
@@ -107,7 +130,7 @@ def sharded_map(
                     out_specs=PartitionSpec(AXIS),
                     check_vma=False,
                 )
-                compiled[total] = jax.jit(mapped, out_shardings=sharding)
+                compiled[total] = jax.jit(mapped, out_shardings=sharding, compiler_options=options)
         return compiled[total]
 
     def run(batch: Any) -> Any:
@@ -138,9 +161,12 @@ def shard_batch(
     *,
     batch_size: int = 32,
     devices: Sequence[jax.Device] | None = None,
+    compiler_options: dict[str, Any] | None = None,
 ) -> Any:
     """``fn`` on every element of ``batch``, split over the devices (see :func:`sharded_map`).
 
     Compiles on every call; use :func:`sharded_map` to evaluate batches repeatedly.
     """
-    return sharded_map(fn, batch_size=batch_size, devices=devices)(batch)
+    return sharded_map(
+        fn, batch_size=batch_size, devices=devices, compiler_options=compiler_options
+    )(batch)
