@@ -8,163 +8,62 @@
   standalone JAX script in ``code/``;
 - :func:`dataset_files` (once): README, participants, ``.bidsignore`` and the
   resolved configuration in ``code/``;
-- :func:`group` (once, after every subject): the group table, figure, page
-  and the dataset's openMINDS provenance.
+- :func:`group_summary` (once, after every subject): the group table, figure,
+  page and the dataset's openMINDS provenance.
 
-Each reads the files the earlier stages wrote; paths of files it only refers
-to come from :mod:`tvbo_pipe.export.layout`.
+Each reads the files the earlier stages wrote, builds what it writes with
+the :mod:`tvbo_pipe.export` package (records, figures, pages, provenance)
+and writes it; paths of files it only refers to come from
+:mod:`tvbo_pipe.export.layout`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import yaml
+
+from ..experiment import Experiment
+from ..export import layout, openminds
+from ..export.derivative import (
+    FIT_STAGES,
+    bidsignore_text,
+    fitted_param_record,
+    group_table,
+    nodeindices_rows,
+    param_xml,
+    participants,
+    pybids_config,
+    readme_text,
+    source_subjects,
+)
+from ..export.group_summary import ROBUSTNESS_COLUMNS, draw_group_figure, group_page, group_rows
+from ..export.lems import eq_lems
+from ..export.provenance import subject_run
+from ..export.render import render_code
+from ..export.report import model_report
+from ..export.subject_summary import (
+    draw_subject_figures,
+    report_figures,
+    report_files,
+    subject_page,
+)
+from ..export.verdict import subject_verdict
+from ..io.relmat import read_json, read_relmat, write_json, write_text_atomic, write_tsv_table
+from ..io.results import read_series, read_trajectory
 
 log = logging.getLogger(__name__)
 
 Paths = Mapping[str, Any]
 
 
-def _json(path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
-def _read_trajectory(path) -> tuple[np.ndarray, np.ndarray]:
-    lines = Path(path).read_text().splitlines()
-    header = lines[0].split("\t")
-    i_step, i_loss = header.index("step"), header.index("loss")
-    rows = [ln.split("\t") for ln in lines[1:] if ln.strip()]
-    steps = np.array([float(r[i_step]) for r in rows])
-    loss = np.array([float(r[i_loss]) if r[i_loss] != "n/a" else np.nan for r in rows])
-    return steps, loss
-
-
-def _fit_experiment(params: Mapping):
+def _fit_experiment(params: Mapping) -> Experiment:
     """The configured experiment (its values warmed up the final simulation)."""
-    from ..experiment import Experiment
-
     return Experiment.from_dict(params["experiment"])
-
-
-# --------------------------------------------------------------------------- provenance
-_STAGE_TEXT = {
-    "connectome": "Load, check and normalise the structural connectome.",
-    "empirical_fc": "Empirical FC (and FCD) of the functional runs.",
-    "explore": "Loss of the simulated FC on a grid of global parameters.",
-    "fit_global": "Gradient-based fit (optax) of the global parameters.",
-    "fit_regional": "Gradient-based fit (optax) of the regional parameters.",
-    "simulate_fitted": "Simulation with the fitted values: BOLD, FC, FCD, goodness of fit.",
-}
-
-
-def _raw_sources(sidecar_path, bids_dir) -> list[Path]:
-    """The source dataset files a sidecar's ``Sources`` name (``bids:raw:...``)."""
-    out = []
-    if bids_dir is None or not Path(sidecar_path).is_file():
-        return out
-    for uri in _json(sidecar_path).get("Sources", []):
-        if isinstance(uri, str) and uri.startswith("bids:raw:"):
-            p = Path(bids_dir) / uri[len("bids:raw:") :]
-            if p.is_file():
-                out.append(p)
-    return out
-
-
-def subject_run(root: str | Path, prefix: str, *, atlas: str, params: Mapping[str, Any]):
-    """The :class:`~tvbo_pipe.export.openminds.SubjectRun` of one subject-session.
-
-    Files are found through the layout; stages that did not run are left out.
-    """
-    from ..export import layout
-    from ..export.openminds import Stage, SubjectRun
-    from ..models import get_model
-
-    def p(name: str) -> Path:
-        return layout.subject_path(name, root, prefix=prefix, atlas=atlas)
-
-    def existing(*names: str) -> list[Path]:
-        return [p(n) for n in names if p(n).is_file()]
-
-    bids_dir = params.get("bids_dir")
-    sc = existing("sc_weights", "sc_weights_json", "sc_lengths", "sc_lengths_json")
-    fc = existing("empirical_fc", "empirical_fc_json", "empirical_fcd", "empirical_fcd_json")
-    stages = [
-        Stage(
-            "analysis",
-            "connectome",
-            _STAGE_TEXT["connectome"],
-            _raw_sources(p("sc_weights_json"), bids_dir) or sc[:1],
-            sc,
-            configuration={"connectome": params.get("connectome")},
-        ),
-        Stage(
-            "analysis",
-            "empirical_fc",
-            _STAGE_TEXT["empirical_fc"],
-            _raw_sources(p("empirical_fc_json"), bids_dir) + sc[:1],
-            fc,
-            configuration={"empirical_fc": params.get("empirical_fc")},
-        ),
-    ]
-    sim_inputs = [*existing("sc_weights", "sc_lengths"), *existing("empirical_fc")]
-    previous: list[Path] = []
-    for stage, main, extra in (
-        ("explore", "explore_best", ("explore_table", "explore_heatmap")),
-        ("fit_global", "fit_global_params", ("fit_global_trajectory",)),
-        ("fit_regional", "fit_regional_params", ("fit_regional_trajectory",)),
-    ):
-        if not p(main).is_file():
-            continue
-        stages.append(
-            Stage(
-                "optimization",
-                stage,
-                _STAGE_TEXT[stage],
-                sim_inputs + previous,
-                existing(main, *extra),
-                seconds=_json(p(main)).get("Seconds"),
-                configuration={stage: params.get(stage)},
-            )
-        )
-        previous = [p(main)]
-    stages.append(
-        Stage(
-            "simulation",
-            "simulate_fitted",
-            _STAGE_TEXT["simulate_fitted"],
-            sim_inputs + existing("empirical_fcd") + previous,
-            existing(
-                "gof",
-                "sim_bold",
-                "sim_bold_json",
-                "sim_fc",
-                "sim_fc_json",
-                "sim_fcd",
-                "sim_fcd_json",
-                "fitted_experiment",
-            ),
-            seconds=_json(p("gof")).get("Seconds"),
-            configuration={"simulation": params.get("simulation")},
-        )
-    )
-    gof = _json(p("gof"))
-    exp = _fit_experiment(params)
-    model = get_model(exp.model.name)
-    return SubjectRun(
-        prefix=prefix,
-        model=exp.model.name,
-        model_description=model.description,
-        fitted=gof.get("Values", {}),
-        stages=stages,
-        configuration={k: v for k, v in params.items() if k != "experiment"}
-        | {"experiment": params["experiment"]},
-    )
 
 
 # --------------------------------------------------------------------------- per subject
@@ -176,28 +75,36 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
     experiment and the dataset's ``model_eq``. ``params``: ``experiment``,
     ``simulation``, ``atlas``, ``bids_dir`` and the fit stages' sections.
     """
-    import yaml
-
-    from ..experiment import Experiment
-    from ..export import figures, layout, openminds
-    from ..export.derivative import FIT_STAGES, fitted_param_record, nodeindices_rows, param_xml
-    from ..io.relmat import read_relmat, write_json, write_text_atomic, write_tsv_table
-
     root = layout.dataset_root("fitted_param", outputs["fitted_param"], prefix=subject)
 
     def uri(path) -> str:
         return layout.bids_uri(path, root)
 
+    # read
     fc_emp, labels, _ = read_relmat(inputs["empirical_fc"])
     fc_sim, _, _ = read_relmat(inputs["sim_fc"])
     labels = tuple(labels or read_relmat(inputs["sc_weights"])[1])
-    write_tsv_table(outputs["sc_nodeindices"], ["index", "name"], nodeindices_rows(labels))
+    experiment = Experiment.from_dict(  # paths kept relative
+        yaml.safe_load(Path(inputs["fitted_experiment"]).read_text())
+    )
+    stage_results = [
+        (stage, read_json(inputs[name], subject=subject), uri(inputs[name]))
+        for stage, name in FIT_STAGES
+        if inputs.get(name)
+    ]
+    gof = read_json(inputs["gof"], subject=subject)
+    bold_meta = read_json(inputs["sim_bold_json"], subject=subject)
+    series = read_series(inputs["sim_bold"])
+    curves = {
+        stage: read_trajectory(inputs[f"{stage}_trajectory"])
+        for stage in ("fit_global", "fit_regional")
+        if inputs.get(f"{stage}_trajectory")
+    }
+    fcd_emp = read_relmat(inputs["empirical_fcd"])[0] if inputs.get("empirical_fcd") else None
+    fcd_sim = read_relmat(inputs["sim_fcd"])[0] if inputs.get("sim_fcd") else None
 
-    # BEP034 parameters: LEMS components + the JSON record
-    fitted_yaml = Path(inputs["fitted_experiment"])
-    experiment = Experiment.from_dict(
-        yaml.safe_load(fitted_yaml.read_text())
-    )  # paths kept relative
+    # BEP034 parameters: LEMS components + the JSON record; the SC node map
+    write_tsv_table(outputs["sc_nodeindices"], ["index", "name"], nodeindices_rows(labels))
     eq_rel = os.path.relpath(
         os.path.abspath(inputs["model_eq"]),
         os.path.dirname(os.path.abspath(outputs["fitted_param_xml"])),
@@ -205,12 +112,6 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
     write_text_atomic(
         outputs["fitted_param_xml"], param_xml(experiment, eq_file=Path(eq_rel).as_posix())
     )
-    stage_results = []
-    for stage, name in FIT_STAGES:
-        if inputs.get(name):
-            stage_results.append((stage, _json(inputs[name]), uri(inputs[name])))
-    gof = _json(inputs["gof"])
-    bold_meta = _json(inputs["sim_bold_json"])
     fitted = stage_results[-1][1].get("AllValues", {}) if stage_results else {}
     record = fitted_param_record(
         experiment,
@@ -224,77 +125,24 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
     record["ModelEq"] = uri(inputs["model_eq"])
     write_json(outputs["fitted_param"], record)
 
-    # figures
-    title = subject
-    series = _read_series(inputs["sim_bold"])
-    figures.fc_matrices(outputs["fig_fc"], fc_emp, fc_sim, labels=labels, title=f"{title}: FC")
-    figures.fc_scatter(outputs["fig_fc_scatter"], fc_emp, fc_sim, title=title)
-    curves = {}
-    for stage in ("fit_global", "fit_regional"):
-        if inputs.get(f"{stage}_trajectory"):
-            curves[stage] = _read_trajectory(inputs[f"{stage}_trajectory"])
-    figures.loss_curves(outputs["fig_loss"], curves, title=f"{title}: loss")
-    regional = {p["Name"]: np.asarray(p["Value"]) for p in record["Parameters"] if p["Regional"]}
-    figures.regional_profiles(
-        outputs["fig_regional"], regional, labels, title=f"{title}: regional parameters"
-    )
-    figures.bold_traces(
-        outputs["fig_bold"],
-        series,
-        float(bold_meta["RepetitionTime"]),
-        labels,
-        title=f"{title}: simulated BOLD",
-    )
-    fresh = gof.get("FreshSeeds") or {}
-    figures.goodness_of_fit_panels(
-        outputs["fig_gof"],
-        gof.get("Fitted", {}),
-        gof.get("Start", {}),
-        fresh={
-            k: [x for x in fresh[k] if x is not None]
-            for k in ("FCCorrelation", "FCRMSE")
-            if k in fresh
-        },
-        baseline={"FCCorrelation": gof["Baseline"]["SCFCCorrelation"]}
-        if "Baseline" in gof
-        else None,
-        title=f"{title}: goodness of fit",
-    )
+    # figures and the page
     fcd_cfg = params.get("empirical_fc", {}).get("fcd", {})
-    figures.fcd_matrices(
-        outputs["fig_fcd"],
-        read_relmat(inputs["empirical_fcd"])[0] if inputs.get("empirical_fcd") else None,
-        read_relmat(inputs["sim_fcd"])[0] if inputs.get("sim_fcd") else None,
-        step_s=float(fcd_cfg.get("step_s") or 1.0),
-        ks=gof.get("Fitted", {}).get("FCDKolmogorovSmirnov"),
-        title=f"{title}: FCD",
+    draw_subject_figures(
+        outputs,
+        title=subject,
+        fc_emp=fc_emp,
+        fc_sim=fc_sim,
+        labels=labels,
+        series=series,
+        tr_s=float(bold_meta["RepetitionTime"]),
+        curves=curves,
+        record=record,
+        gof=gof,
+        fcd_emp=fcd_emp,
+        fcd_sim=fcd_sim,
+        fcd_step_s=float(fcd_cfg.get("step_s") or 1.0),
     )
-
-    # report
-    figs = [
-        (outputs["fig_fc"], "Empirical and simulated FC"),
-        (outputs["fig_fc_scatter"], "Simulated against empirical FC"),
-        (outputs["fig_fcd"], "Empirical and simulated FCD"),
-        (outputs["fig_gof"], "Goodness of fit, each measure with its direction"),
-        (outputs["fig_loss"], "Loss during the fits"),
-    ]
-    if inputs.get("explore_heatmap"):
-        figs.append((inputs["explore_heatmap"], "Loss over the explored grid"))
-    figs += [
-        (outputs["fig_regional"], "Fitted regional parameters"),
-        (outputs["fig_bold"], "Simulated BOLD of a few regions"),
-    ]
-    files = [
-        (outputs["fitted_param_xml"], "fitted parameters (BEP034, LEMS)"),
-        (outputs["fitted_param"], "fitted values, bounds, regional or global"),
-        (inputs["fitted_experiment"], "experiment with the fitted values (YAML)"),
-        (inputs["gof"], "goodness of fit"),
-        (inputs["sim_fc"], "simulated FC"),
-        (inputs["sim_bold"], "simulated BOLD"),
-        (inputs["model_eq"], "model equations (BEP034, LEMS)"),
-        (outputs["provenance"], "openMINDS provenance (JSON-LD)"),
-    ]
-    page = _subject_page(
+    page = subject_page(
         outputs["report"],
         subject=subject,
         params=params,
@@ -305,8 +153,8 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
         series=series,
         fc_sim=fc_sim,
         labels=labels,
-        figures=figs,
-        files=files,
+        figures=report_figures(outputs, inputs.get("explore_heatmap")),
+        files=report_files(inputs, outputs),
     )
     write_text_atomic(outputs["report"], page)
 
@@ -323,58 +171,12 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
     return record
 
 
-def _subject_page(path, *, subject, params, experiment, record, gof, stage_jsons, series,
-                  fc_sim, labels, figures, files) -> str:  # fmt: skip
-    """The subject's HTML report: verdict, figures, methods, warnings, About."""
-    from ..export import about, reports
-    from ..export.methods import methods_text
-    from ..export.verdict import subject_verdict
-
-    ks_flag = float(params.get("simulate_fitted", {}).get("fcd_ks_flag", 0.5))
-    verdict = subject_verdict(
-        gof, record, stage_jsons, bold=series, fc_sim=fc_sim, fcd_ks_flag=ks_flag
-    )
-    paragraphs, references = methods_text(_fit_experiment(params), params)
-    logs = about.subject_logs(params.get("log_dir"), subject)
-    seconds = [s.get("Seconds") for s in stage_jsons.values()] + [gof.get("Seconds")]
-    known = [float(x) for x in seconds if x is not None]
-    return reports.subject_report(
-        path,
-        prefix=subject,
-        model=experiment.model.name,
-        record=record,
-        gof=gof,
-        verdict=verdict,
-        labels=labels,
-        figures=figures,
-        files=files,
-        methods=paragraphs,
-        references=references,
-        about=about.run_info(sum(known) if known else None),
-        versions=about.software_versions(),
-        logs=logs,
-        warnings=about.log_warnings(logs),
-        config={k: v for k, v in params.items() if k != "log_dir"},
-        fcd_ks_flag=ks_flag,
-    )
-
-
-def _read_series(path) -> np.ndarray:
-    lines = Path(path).read_text().splitlines()
-    return np.array([[float(c) for c in ln.split("\t")] for ln in lines[1:] if ln.strip()])
-
-
 # --------------------------------------------------------------------------- dataset level
 def model_description(inputs: Paths, outputs: Paths, params: Mapping, *, subject=None) -> None:
     """The model's equations (LEMS), its description (Markdown) and a JAX script.
 
     ``params``: ``experiment`` (the configured experiment as a mapping).
     """
-    from ..export.lems import eq_lems
-    from ..export.render import render_code
-    from ..export.report import model_report
-    from ..io.relmat import write_text_atomic
-
     exp = _fit_experiment(params)
     write_text_atomic(outputs["model_eq"], eq_lems(exp))
     write_text_atomic(outputs["model_report"], model_report(exp, format="markdown"))
@@ -403,26 +205,13 @@ def dataset_files(inputs: Paths, outputs: Paths, params: Mapping, *, subject=Non
     nothing to redo. ``participants.tsv`` lists the source dataset's
     subjects, so that it names every ``sub-*`` folder as BIDS requires.
     """
-    import yaml
-
-    from ..experiment import Experiment
-    from ..export import layout
-    from ..export.derivative import (
-        bidsignore_text,
-        participants,
-        pybids_config,
-        readme_text,
-        source_subjects,
-    )
-    from ..io.relmat import write_json, write_text_atomic, write_tsv_table
-
     config = params["config"]
     bids_dir = config["bids_dir"]
     subjects = source_subjects(bids_dir)
     source_name = str(bids_dir)
     desc = Path(bids_dir) / "dataset_description.json"
     if desc.is_file():
-        source_name = json.loads(desc.read_text()).get("Name") or source_name
+        source_name = read_json(desc).get("Name") or source_name
     write_text_atomic(
         outputs["readme"],
         readme_text(config, subjects=subjects, model=params.get("model"), source_name=source_name),
@@ -443,49 +232,10 @@ def dataset_files(inputs: Paths, outputs: Paths, params: Mapping, *, subject=Non
     )
 
 
-#: Robustness columns of the group table (from the gof JSON), and their descriptions.
-_ROBUSTNESS_COLUMNS: dict[str, dict[str, str]] = {
-    "baseline_SCFCCorrelation": {
-        "Description": "Pearson r between the SC weights and the empirical FC (upper "
-        "triangles): the baseline a model has to beat"
-    },
-    "fresh_FCCorrelationMean": {
-        "Description": "Mean FC correlation of the fitted model over fresh noise seeds"
-    },
-    "fresh_FCCorrelationStd": {
-        "Description": "Standard deviation (ddof 0) of the FC correlation over fresh noise seeds"
-    },
-    "heldout_FCCorrelation": {
-        "Description": "FC correlation of the fitted model with the held-out runs' FC"
-    },
-    "heldout_TestRetestFCCorrelation": {
-        "Description": "Correlation of the empirical FCs of the fitted and the held-out runs "
-        "(test-retest: the ceiling of heldout_FCCorrelation)"
-    },
-}
-
-
-def _robustness_columns(row: dict, gof: Mapping[str, Any]) -> dict:
-    """``row`` with the gof JSON's Baseline, FreshSeeds and HeldOut FC correlations."""
-    fresh, held = gof.get("FreshSeeds") or {}, gof.get("HeldOut") or {}
-    values = {
-        "baseline_SCFCCorrelation": (gof.get("Baseline") or {}).get("SCFCCorrelation"),
-        "fresh_FCCorrelationMean": fresh.get("FCCorrelationMean"),
-        "fresh_FCCorrelationStd": fresh.get("FCCorrelationStd"),
-        "heldout_FCCorrelation": held.get("FCCorrelation"),
-        "heldout_TestRetestFCCorrelation": held.get("TestRetestFCCorrelation"),
-    }
-    return row | {k: v for k, v in values.items() if v is not None}
-
-
 def _group_verdict(root: Path, prefix: str, record: Mapping, gof: Mapping, params: Mapping):
     """A subject's verdict for the group page (stage JSONs and simulated FC read back)."""
-    from ..export import layout
-    from ..export.verdict import subject_verdict
-    from ..io.relmat import read_relmat
-
     stage_jsons = {
-        s["Stage"]: _json(root / s["Source"].removeprefix("bids::")) for s in record["Stages"]
+        s["Stage"]: read_json(root / s["Source"].removeprefix("bids::")) for s in record["Stages"]
     }
     fc_path = layout.subject_path("sim_fc", root, prefix=prefix, atlas=params["atlas"])
     fc_sim = read_relmat(fc_path)[0] if fc_path.is_file() else None
@@ -499,72 +249,44 @@ def group_summary(inputs: Paths, outputs: Paths, params: Mapping, *, subject=Non
     ``inputs``: ``fitted_param``, ``gof`` and ``report`` of every
     subject-session (lists, in ``params['prefixes']`` order), ``model_eq``,
     ``model_report``. ``params``: ``prefixes``, ``atlas``, ``bids_dir`` and
-    what :func:`subject_run` records.
+    what :func:`~tvbo_pipe.export.provenance.subject_run` records.
     """
-    from ..export import about, figures, layout, openminds, reports
-    from ..export.derivative import group_row, group_table
-    from ..io.relmat import write_json, write_text_atomic, write_tsv_table
-
     prefixes = list(params["prefixes"])
     as_list = lambda x: [x] if isinstance(x, str | Path) else list(x)  # noqa: E731
-    records = [_json(p) for p in as_list(inputs["fitted_param"])]
-    gofs = [_json(p) for p in as_list(inputs["gof"])]
+    records = [read_json(p) for p in as_list(inputs["fitted_param"])]
+    gofs = [read_json(p) for p in as_list(inputs["gof"])]
     pages = as_list(inputs["report"])
     root = layout.dataset_root("group_table", outputs["group_table"])
-    rows = []
-    for prefix, rec, gof in zip(prefixes, records, gofs, strict=True):
-        seconds = {}
-        for stage in rec["Stages"]:
-            src = stage["Source"].removeprefix("bids::")
-            seconds[stage["Stage"]] = _json(root / src).get("Seconds")
-        seconds["simulate_fitted"] = gof.get("Seconds")
-        row = group_row(
-            prefix, rec["Values"], gof, {k: v for k, v in seconds.items() if v is not None}
-        )
-        rows.append(_robustness_columns(row, gof))
+    stage_seconds = [
+        {
+            s["Stage"]: read_json(root / s["Source"].removeprefix("bids::")).get("Seconds")
+            for s in rec["Stages"]
+        }
+        for rec in records
+    ]
+    rows = group_rows(prefixes, records, gofs, stage_seconds)
     header, table, desc = group_table(rows)
-    desc.update({k: v for k, v in _ROBUSTNESS_COLUMNS.items() if k in desc})
+    desc.update({k: v for k, v in ROBUSTNESS_COLUMNS.items() if k in desc})
     write_tsv_table(outputs["group_table"], header, table)
     write_json(outputs["group_table_json"], desc)
-    scalar = {}
-    for k in header:
-        vals = [r.get(k) for r in rows]
-        if (
-            k not in ("participant_id", "session_id")
-            and k not in _ROBUSTNESS_COLUMNS
-            and not k.startswith(("fitted_", "start_", "seconds_"))
-            and not k.endswith(("_mean", "_std"))
-        ):
-            scalar[k] = np.array([np.nan if v is None else v for v in vals], dtype=float)
-    figures.group_summary(
-        outputs["group_figure"],
-        prefixes,
-        np.array([g["Fitted"]["FCCorrelation"] for g in gofs]),
-        np.array([g["Start"]["FCCorrelation"] for g in gofs]),
-        scalar,
-        baseline=np.array([r.get("baseline_SCFCCorrelation", np.nan) for r in rows], dtype=float),
-        fresh=[(g.get("FreshSeeds") or {}).get("FCCorrelation", []) for g in gofs],
-    )
-    model = records[0]["Model"] if records else ""
+    draw_group_figure(outputs["group_figure"], prefixes, header, rows, gofs)
     verdicts = [
         _group_verdict(root, p, rec, gof, params)
         for p, rec, gof in zip(prefixes, records, gofs, strict=True)
     ]
-    page = reports.group_report(
+    page = group_page(
         outputs["group_report"],
         header=header,
-        rows=table,
+        table=table,
         descriptions=desc,
         figure=outputs["group_figure"],
         subject_pages=list(zip(prefixes, pages, strict=True)),
         verdicts=verdicts,
-        model=model,
+        model=records[0]["Model"] if records else "",
         model_files=[
             (inputs["model_eq"], "model equations (BEP034, LEMS)"),
             (inputs["model_report"], "model description (Markdown)"),
         ],
-        about=about.run_info(None),
-        versions=about.software_versions(),
     )
     write_text_atomic(outputs["group_report"], page)
     runs = [subject_run(root, p, atlas=params["atlas"], params=params) for p in prefixes]
@@ -582,5 +304,4 @@ __all__: Sequence[str] = [
     "export_subject",
     "group_summary",
     "model_description",
-    "subject_run",
 ]
