@@ -12,22 +12,20 @@ optimiser state stay as they were, the learning rate is halved (optax
 ``inject_hyperparams``), and the event is logged and counted. Non-finite
 numbers never reach the parameters.
 
-The fit state is given to a :class:`Checkpoint` every ``checkpoint_every``
-steps (this module writes no files: :mod:`tvbo_pipe.io.checkpoint` does); a
-rerun with the same settings resumes from it instead of from scratch, and it
-is cleared once the fit has finished.
+The fit state is given to a :class:`~tvbo_pipe.fit.resume.Checkpoint` every
+``checkpoint_every`` steps (this module writes no files:
+:mod:`tvbo_pipe.io.checkpoint` does); a rerun with the same settings resumes
+from it instead of from scratch, and it is cleared once the fit has finished.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +34,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from .parameters import ParameterSpace, is_finite_tree, values_to_json
+from .resume import Checkpoint, Resumer, settings_digest
 
 log = logging.getLogger(__name__)
 
@@ -190,64 +189,6 @@ def make_step(
     return jax.jit(step)
 
 
-def _config_hash(space: ParameterSpace, settings: Mapping, init_values: Mapping) -> str:
-    payload = json.dumps(
-        {"space": space.describe(), "settings": settings, "init": values_to_json(init_values)},
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-class Checkpoint(Protocol):
-    """Where a fit keeps its state between runs (the fit loop touches no files).
-
-    :class:`tvbo_pipe.io.checkpoint.NpzCheckpoint` keeps it in a file.
-    """
-
-    def save(self, arrays: Mapping[str, np.ndarray]) -> None:
-        """Keep ``arrays`` (name -> array), replacing what was kept before."""
-
-    def load(self) -> Mapping[str, np.ndarray] | None:
-        """What was kept, or ``None``."""
-
-    def clear(self) -> None:
-        """Forget what was kept (the fit has finished)."""
-
-
-def _checkpoint_arrays(state: FitState, history: dict, digest: str) -> dict[str, np.ndarray]:
-    """The fit state and its history as named arrays (what a checkpoint keeps)."""
-    leaves = jax.tree_util.tree_leaves(state)
-    arrays = {f"leaf{k}": np.asarray(v) for k, v in enumerate(leaves)}
-    arrays["hash"] = np.asarray(digest)
-    arrays["losses"] = np.asarray(history["losses"], dtype=float)
-    arrays["accepted"] = np.asarray(history["accepted"], dtype=bool)
-    arrays["trajectory"] = np.asarray(json.dumps(history["trajectory"]))
-    return arrays
-
-
-def _restore(checkpoint: Checkpoint, template: FitState, digest: str):
-    """``(state, history)`` from ``checkpoint``, or ``None`` (nothing kept, other settings)."""
-    data = checkpoint.load()
-    if data is None:
-        return None
-    try:
-        if str(data["hash"]) != digest:
-            log.info("checkpoint %s is for other settings; starting afresh", checkpoint)
-            return None
-        leaves, treedef = jax.tree_util.tree_flatten(template)
-        loaded = [jnp.asarray(data[f"leaf{k}"], dtype=leaf.dtype) for k, leaf in enumerate(leaves)]
-        history = {
-            "losses": list(data["losses"]),
-            "accepted": [bool(a) for a in data["accepted"]],
-            "trajectory": json.loads(str(data["trajectory"])),
-        }
-    except (KeyError, ValueError) as exc:
-        log.warning("could not read checkpoint %s (%s); starting afresh", checkpoint, exc)
-        return None
-    return jax.tree_util.tree_unflatten(treedef, loaded), history
-
-
 def fit(
     loss_fn: Callable[[Mapping, jax.Array], jax.Array],
     space: ParameterSpace,
@@ -283,7 +224,7 @@ def fit(
         patience: See ``tol``; 0 disables early stopping.
         log_every: A progress line (loss and parameters) every this many steps.
         checkpoint: Where to keep the fit state every ``checkpoint_every`` steps
-            (a :class:`Checkpoint`, e.g. :class:`tvbo_pipe.io.checkpoint.NpzCheckpoint`);
+            (a :class:`~tvbo_pipe.fit.resume.Checkpoint`, e.g. :class:`tvbo_pipe.io.checkpoint.NpzCheckpoint`);
             ``None`` for nowhere.
         checkpoint_every: Steps between checkpoints.
         progress: Show a progress bar (default: when stderr is a terminal).
@@ -304,11 +245,22 @@ def fit(
         "learning_rate": learning_rate,
         "redraw_noise": redraw_noise,
     }
-    digest = _config_hash(space, settings, init_values)
+    resumer = Resumer(
+        checkpoint,
+        settings_digest(
+            space=space.describe(), settings=settings, init=values_to_json(init_values)
+        ),
+        checkpoint_every,
+    )
     history = {"losses": [], "accepted": [], "trajectory": []}
-    loaded = None if checkpoint is None else _restore(checkpoint, state, digest)
+    loaded = resumer.restore(state)
     if loaded is not None:
-        state, history = loaded
+        state, book = loaded
+        history = {
+            "losses": [float(x) for x in book["losses"]],
+            "accepted": [bool(a) for a in book["accepted"]],
+            "trajectory": book["trajectory"],
+        }
         log.info("%s: resumed from %s at step %d", label, checkpoint, int(state.step))
     mode = resolve_grad_mode(grad_mode, ravel_pytree(u0)[0].size)
     step_fn = make_step(loss_fn, space, opt, redraw_noise=redraw_noise, grad_mode=mode)
@@ -350,8 +302,13 @@ def fit(
                 end="",
                 file=sys.stderr,
             )
-        if checkpoint is not None and checkpoint_every and (k + 1) % checkpoint_every == 0:
-            checkpoint.save(_checkpoint_arrays(state, history, digest))
+        resumer.save(
+            k + 1,
+            state,
+            losses=np.asarray(history["losses"], dtype=float),
+            accepted=np.asarray(history["accepted"], dtype=bool),
+            trajectory=history["trajectory"],
+        )
         if patience and since_best >= patience:
             stop_reason = "plateau"
             log.info(
@@ -367,8 +324,7 @@ def fit(
     if best_values is None:
         stop_reason = "no finite loss"
         best_values = values_to_json(space.clip_into_bounds(init_values))
-    if checkpoint is not None:
-        checkpoint.clear()
+    resumer.finish()
     return FitResult(
         values={k: np.asarray(v) for k, v in best_values.items()},
         loss=float(best_loss),

@@ -1,9 +1,9 @@
 """Checkpoint files of a fit: named arrays in one ``.npz``, written atomically.
 
-The fit loops (:func:`tvbo_pipe.fit.optimize.fit`, and any loop that keeps a
-state worth resuming) do not touch files: they are given a checkpoint object
+The fit loops (:func:`tvbo_pipe.fit.optimize.fit`,
+:func:`tvbo_pipe.fit.multistart.fit_multistart`, :func:`tvbo_pipe.fit.cmaes.fit_cmaes`) do not touch files: they are given a checkpoint object
 with ``save(arrays)``, ``load() -> arrays | None`` and ``clear()`` (the
-:class:`~tvbo_pipe.fit.optimize.Checkpoint` protocol) and decide themselves
+:class:`~tvbo_pipe.fit.resume.Checkpoint` protocol) and decide themselves
 whether what ``load`` returns belongs to them (a settings hash among the
 arrays). :class:`NpzCheckpoint` is that object for a file.
 """

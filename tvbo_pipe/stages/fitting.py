@@ -25,22 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InputError
 from ..experiment import Experiment
 from ..export.derivative import fcd_window_keys, simulation_sidecar
 from ..export.figures import exploration_heatmap
-from ..fit.explore import evaluate, sample_points
 from ..fit.goodness import evaluate_fitted
-from ..fit.maps import build_space, parse_maps
-from ..fit.methods import optimizer_options, run_method
-from ..fit.optimize import fit
-from ..fit.parameters import ParameterSpace, parse_free_parameters, values_to_json
 from ..fit.problem import build_problem, fit_experiment
-from ..fit.screening import NAMES, make_screen, summary
-from ..fit.uncertainty import laplace
+from ..fit.procedure import apply_values, explore_parameters, fit_parameters, parameter_json
+from ..fit.screening import NAMES, summary
 from ..io.checkpoint import NpzCheckpoint
 from ..io.connectome import load_connectome_outputs
 from ..io.relmat import read_relmat, write_json, write_relmat, write_text_atomic, write_tsv_table
@@ -124,95 +118,33 @@ def previous_values(inputs: Paths) -> dict[str, Any]:
     return dict(_read_json(start).get("AllValues", {}))
 
 
-def _apply_known(problem, values: Mapping[str, Any]) -> None:
-    """Put earlier stages' values into the problem's state (in place)."""
-    state = dict(problem.state)
-    for path, value in values.items():
-        section, name = path.split(".", 1)
-        dtype = state[section][name].dtype
-        state[section] = {**state[section], name: jnp.asarray(value, dtype=dtype)}
-    problem.state = state
-
-
-def _space(problem, spec, *, regional: bool, key: str, labels=None):
-    free = parse_free_parameters(spec, key=key, regional=regional)
-    if labels is not None:  # regional parameters may be tied to maps
-        maps_of = parse_maps(spec, key=key)
-        return build_space(free, maps_of, problem.state, labels, np.asarray(problem.fc_emp))
-    return ParameterSpace.build(free, problem.state, len(problem.fc_emp))
-
-
-def _param_json(problem, space, values, extra: Mapping, previous: Mapping) -> dict:
-    own = values_to_json(space.expand(values))
-    free = values_to_json(values)
-    if free.keys() != own.keys():  # map-based: the free values differ from the state's
-        extra = {"FreeValues": free, **extra}
-    return {
-        "Model": problem.experiment.model.name,
-        "Coupling": problem.experiment.coupling.name,
-        "Values": own,
-        "AllValues": {**previous, **own},
-        "FreeParameters": space.describe(),
-        **extra,
-    }
-
-
 # --------------------------------------------------------------------------- explore
 def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> dict:
     """Exploration stage: the loss on a grid (or samples) of global parameters.
 
     Writes ``explore_table`` (TSV: parameters, loss, FC correlation, FC RMSE
     per point), ``explore_best`` (JSON with the best point) and
-    ``explore_heatmap`` (PNG).
+    ``explore_heatmap`` (PNG). What is computed is
+    :func:`~tvbo_pipe.fit.procedure.explore_parameters`.
     """
     t0 = time.perf_counter()
     cfg = params["explore"]
     precision = cfg.get("precision", "float32")
     x64 = precision == "float64"
     sim = {**params["simulation"], "enable_x64": x64}
-    screen_cfg = cfg.get("screen", {})
+    screened = cfg.get("screen", {}).get("enabled", False)
     with jax.enable_x64(x64):
         problem, conn = build_subject_problem(
             inputs, {**params, "simulation": sim}, subject=subject
         )
-        space = _space(problem, cfg["parameters"], regional=False, key="explore.parameters")
-        points = sample_points(space.params, method=cfg["method"], n=cfg["n"], seed=cfg["seed"])
-        n_points = len(next(iter(points.values())))
-        codes = np.zeros(n_points, dtype=int)
-        if screen_cfg.get("enabled", False):
-            screen = make_screen(
-                problem.experiment,
-                conn,
-                space,
-                duration_ms=1000.0 * screen_cfg["duration_s"],
-                edge=screen_cfg["edge"],
-                enable_x64=x64,
-                batch_size=cfg["batch_size"],
-            )
-            codes = screen(points)
-        metrics = np.full((n_points, 3), np.nan)
-        kept = np.flatnonzero(codes == 0)
-        if not kept.size:
-            raise InputError(
-                f"every one of the {n_points} explored points failed the screen "
-                "(silent, saturated or diverging); widen the bounds or relax explore.screen",
-                subject=subject,
-                key="explore.screen",
-            )
-        metrics[kept] = evaluate(
-            problem.metrics_fn(space),
-            {p: v[kept] for p, v in points.items()},
-            batch_size=cfg["batch_size"],
-        )
-    metrics = np.asarray(metrics, dtype=float)
-    loss = np.where(np.isfinite(metrics[:, 0]), metrics[:, 0], np.inf)
-    best = int(np.argmin(loss))
+        ex = explore_parameters(problem, conn, cfg, enable_x64=x64, subject=subject)
+    points, metrics, loss, best = ex.points, ex.metrics, ex.loss, ex.best
     paths = list(points)
     rows = [[*(points[p][k] for p in paths), *metrics[k]] for k in range(len(loss))]
     header = [*paths, "loss", "fc_corr", "fc_rmse"]
-    if screen_cfg.get("enabled", False):
+    if screened:
         header.append("screen")
-        rows = [[*r, NAMES[int(c)]] for r, c in zip(rows, codes, strict=True)]
+        rows = [[*r, NAMES[int(c)]] for r, c in zip(rows, ex.codes, strict=True)]
     write_tsv_table(outputs["explore_table"], header, rows)
     best_values = {p: float(points[p][best]) for p in paths}
     ranked = [
@@ -221,9 +153,9 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
         if np.isfinite(loss[k])
     ]
     seconds = time.perf_counter() - t0
-    result = _param_json(
+    result = parameter_json(
         problem,
-        space,
+        ex.space,
         best_values,
         {
             "Stage": "explore",
@@ -233,7 +165,7 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
             "Precision": precision,
             "Points": len(loss),
             "RankedPoints": ranked,
-            **({"Screen": summary(codes)} if screen_cfg.get("enabled", False) else {}),
+            **({"Screen": summary(ex.codes)} if screened else {}),
             "Seconds": round(seconds, 3),
         },
         {},
@@ -259,47 +191,30 @@ def explore(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> 
 def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, stage: str) -> dict:
     t0 = time.perf_counter()
     cfg = params[stage]
-    regional = stage == "fit_regional"
     problem, conn = build_subject_problem(inputs, params, subject=subject)
     previous = previous_values(inputs)
-    _apply_known(problem, previous)
-    space = _space(
-        problem,
-        cfg["parameters"],
-        regional=regional,
-        key=f"{stage}.parameters",
-        labels=conn.labels if regional else None,
-    )
-    if regional and cfg.get("uncertainty", {}).get("enabled", False):
-        raise InputError(
-            "the Laplace approximation is for global parameters only",
-            subject=subject,
-            key="fit_regional.uncertainty.enabled",
-        )
-    start = space.current(problem.state)
-    start_loss = float(problem.loss_of_state(problem.state))
     ckpt = NpzCheckpoint(Path(params["work_dir"]) / f"{subject}_{stage}.ckpt.npz")
     method = cfg.get("method", "adam")
-    method_info: dict = {}
-    if method != "adam":
-        result, method_info = run_method(
-            method, problem, space, start, cfg, inputs, label=f"{subject} {stage}", connectome=conn
-        )
-    else:
-        result = _adam_fit(problem, space, start, cfg, ckpt, label=f"{subject} {stage}")
+    sf = fit_parameters(
+        problem,
+        conn,
+        cfg,
+        stage=stage,
+        previous=previous,
+        inputs=inputs,
+        checkpoint=ckpt,
+        label=f"{subject} {stage}",
+        subject=subject,
+    )
+    result, space = sf.result, sf.space
     _write_trajectory(outputs["trajectory"], space, result)
-    uncertainty = None
-    if stage == "fit_global" and cfg.get("uncertainty", {}).get("enabled", False):
-        uncertainty = laplace(
-            problem, space, result.values, realisations=cfg["uncertainty"]["realisations"]
-        ).to_json()
     seconds = time.perf_counter() - t0
     extra = {
         "Stage": stage,
         "Method": method,
         "Loss": result.loss,
-        "StartLoss": start_loss,
-        "StartValues": {k: np.asarray(v).tolist() for k, v in space.expand(start).items()},
+        "StartLoss": sf.start_loss,
+        "StartValues": {k: np.asarray(v).tolist() for k, v in space.expand(sf.start).items()},
         "Steps": result.steps,
         "StopReason": result.stop_reason,
         "RejectedSteps": result.rejected,
@@ -307,20 +222,20 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
         "LearningRate": cfg["learning_rate"],
         "GradientMode": result.extra["grad_mode"],
         "Seconds": round(seconds, 3),
-        **method_info,
+        **sf.method_info,
     }
-    if uncertainty is not None:
-        extra["Uncertainty"] = uncertainty
+    if sf.uncertainty is not None:
+        extra["Uncertainty"] = sf.uncertainty
     elif "Uncertainty" in _start_json(inputs):  # carried to the final stage's gof
         extra["Uncertainty"] = _start_json(inputs)["Uncertainty"]
-    out = _param_json(problem, space, result.values, extra, previous)
+    out = parameter_json(problem, space, result.values, extra, previous)
     write_json(outputs["params"], out)
     log.info(
         "subject %s: %s (%s) loss %.4g -> %.4g in %d steps (%s), %.1f s",
         subject,
         stage,
         method,
-        start_loss,
+        sf.start_loss,
         result.loss,
         result.steps,
         result.stop_reason,
@@ -331,19 +246,6 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
 
 def _start_json(inputs: Paths) -> dict:
     return _read_json(inputs["start"]) if inputs.get("start") else {}
-
-
-def _adam_fit(problem, space, start, cfg: Mapping, ckpt: NpzCheckpoint, *, label: str):
-    return fit(
-        problem.loss_fn(space, fixed_noise=not cfg["redraw_noise"]),
-        space,
-        start,
-        key=problem.key if not cfg["redraw_noise"] else jax.random.fold_in(problem.key, 7),
-        checkpoint=ckpt,
-        checkpoint_every=cfg["checkpoint_every"],
-        label=label,
-        **optimizer_options(cfg),
-    )
 
 
 def _write_trajectory(path, space, result) -> None:
@@ -389,7 +291,7 @@ def simulate_fitted(inputs: Paths, outputs: Paths, params: Mapping, *, subject: 
     problem, conn = build_subject_problem(inputs, params, subject=subject)
     start_state = problem.state
     fitted = previous_values(inputs)
-    _apply_known(problem, fitted)
+    apply_values(problem, fitted)
     fcd_cfg = params["fcd"]
     fcd_emp = None
     if fcd_cfg["enabled"] and inputs.get("empirical_fcd"):
