@@ -82,6 +82,7 @@ def _cmaes(checkpoint):
     )
 
 
+@pytest.mark.slow
 def test_killed_multistart_resumes_to_the_same_result(tmp_path, caplog):
     ckpt = NpzCheckpoint(tmp_path / "ms.ckpt.npz")
     with pytest.raises(Killed):
@@ -102,6 +103,7 @@ def test_killed_multistart_resumes_to_the_same_result(tmp_path, caplog):
     assert not ckpt.path.exists()  # cleared once the fit finished
 
 
+@pytest.mark.slow
 def test_killed_cmaes_resumes_to_the_same_result(tmp_path, caplog):
     ckpt = NpzCheckpoint(tmp_path / "cma.ckpt.npz")
     with pytest.raises(Killed):

@@ -93,6 +93,7 @@ def _quadratic_fit(checkpoint):
     )
 
 
+@pytest.mark.slow
 def test_fit_resumes_from_a_checkpoint_object_to_the_same_result():
     ckpt = MemoryCheckpoint(fail_after=2)
     with pytest.raises(KeyboardInterrupt):
