@@ -3,7 +3,9 @@
 Each stage builds the same :class:`~tvbo_pipe.fit.problem.FitProblem` from
 the subject's connectome and empirical FC (a warmed-up simulation of the
 configured experiment), applies the values fitted by the stages before it,
-and writes its results. Parameter values travel between stages as JSON
+makes one call into the core (:func:`~tvbo_pipe.fit.procedure.explore_parameters`,
+:func:`~tvbo_pipe.fit.procedure.fit_parameters`,
+:func:`~tvbo_pipe.fit.goodness.evaluate_fitted`) and writes its results. Parameter values travel between stages as JSON
 (``Values``: the stage's own values; ``AllValues``: everything fitted so far).
 
 ``params`` of every stage: ``experiment`` (the experiment as a mapping) and
@@ -15,7 +17,6 @@ simulate_fitted ``fcd`` (the empirical FCD's window and step).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -37,7 +38,14 @@ from ..fit.procedure import apply_values, explore_parameters, fit_parameters, pa
 from ..fit.screening import NAMES, summary
 from ..io.checkpoint import NpzCheckpoint
 from ..io.connectome import load_connectome_outputs
-from ..io.relmat import read_relmat, write_json, write_relmat, write_text_atomic, write_tsv_table
+from ..io.relmat import (
+    read_json,
+    read_relmat,
+    write_json,
+    write_relmat,
+    write_text_atomic,
+    write_tsv_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +56,6 @@ RANKED_POINTS = 16
 
 
 # --------------------------------------------------------------------------- shared
-def _read_json(path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
 def repetition_time(fc_sidecar: Mapping, *, subject: str) -> float | None:
     """The TR (s) recorded by the empirical FC stage, if any."""
     trs = {r.get("RepetitionTime") for r in fc_sidecar.get("Runs", []) if r.get("RepetitionTime")}
@@ -115,7 +119,7 @@ def previous_values(inputs: Paths) -> dict[str, Any]:
     start = inputs.get("start")
     if not start:
         return {}
-    return dict(_read_json(start).get("AllValues", {}))
+    return dict(read_json(start).get("AllValues", {}))
 
 
 # --------------------------------------------------------------------------- explore
@@ -245,7 +249,7 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
 
 
 def _start_json(inputs: Paths) -> dict:
-    return _read_json(inputs["start"]) if inputs.get("start") else {}
+    return read_json(inputs["start"]) if inputs.get("start") else {}
 
 
 def _write_trajectory(path, space, result) -> None:
