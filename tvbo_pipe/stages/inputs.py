@@ -13,14 +13,13 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
-from ..connectome import Connectome
+from ..connectome import Connectome, prepared
 from ..container import container_record
 from ..errors import InputError
 from ..export.derivative import fcd_window_keys
@@ -131,17 +130,14 @@ def connectome(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) 
     zeros when the input has none, which means no conduction delays).
     """
     settings = params["connectome"]
-    conn = load_subject_connectome(inputs, params, subject=subject).validate(subject=subject)
+    conn = prepared(
+        load_subject_connectome(inputs, params, subject=subject),
+        symmetrise=settings["symmetrise"],
+        normalise=settings["normalise"],
+        zero_diagonal=settings["zero_diagonal"],
+        subject=subject,
+    )
     lengths = conn.lengths
-    if settings["symmetrise"]:
-        w = 0.5 * (conn.weights + conn.weights.T)
-        lengths = None if lengths is None else 0.5 * (lengths + lengths.T)
-        conn = replace(conn, weights=w, lengths=lengths)
-    conn = conn.normalised(settings["normalise"], zero_diagonal=settings["zero_diagonal"])
-    if conn.weights.max() <= 0:
-        raise InputError(
-            "SC has no connections (all weights are zero)", path=conn.source, subject=subject
-        )
 
     sources = [_source_uri(p, params.get("bids_dir")) for p in _as_list(inputs.get("weights"))] or [
         f"tvbo_pipe:normative:{params['inputs_sc'].get('normative')}"
