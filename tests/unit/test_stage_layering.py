@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from tvbo_pipe import stages
+from tvbo_pipe.connectome import Connectome, prepared
 from tvbo_pipe.errors import ConfigError, InputError
 from tvbo_pipe.experiment import Experiment
 from tvbo_pipe.export.provenance import stage_text
@@ -186,3 +187,17 @@ def test_the_simulator_reads_no_connectome_file():
 def test_provenance_names_the_configured_fit_method(method, words):
     assert stage_text("fit_global", {"method": method}).startswith(words)
     assert "regional" in stage_text("fit_regional", {"method": method})
+
+
+def test_prepared_connectome_symmetrises_then_normalises():
+    w = np.array([[0.0, 4.0, 0.0], [0.0, 0.0, 2.0], [1.0, 0.0, 0.0]])
+    lengths = np.array([[0.0, 10.0, 30.0], [20.0, 0.0, 5.0], [30.0, 15.0, 0.0]])
+    conn = Connectome(w, lengths, ("a", "b", "c"), source="w.tsv")
+    out = prepared(conn, symmetrise=True, normalise="max", zero_diagonal=True)
+    np.testing.assert_array_equal(out.weights, (w + w.T) / 2 / 2.0)
+    np.testing.assert_array_equal(out.lengths, (lengths + lengths.T) / 2)
+    same = prepared(conn, symmetrise=False, normalise="none", zero_diagonal=True)
+    np.testing.assert_array_equal(same.weights, w)
+    empty = Connectome(np.eye(3), None, ("a", "b", "c"), source="w.tsv")
+    with pytest.raises(InputError, match="no connections"):
+        prepared(empty, symmetrise=False, normalise="max", zero_diagonal=True, subject="sub-01")
