@@ -45,10 +45,15 @@ _EXPORTS: dict[str, str] = {
     "load_tvb_zip": "tvbo_pipe.io.connectome",
     "load_mrtrix_csv": "tvbo_pipe.io.connectome",
     "load_normative": "tvbo_pipe.io.connectome",
+    "load_experiment_connectome": "tvbo_pipe.io.connectome",
+    "NpzCheckpoint": "tvbo_pipe.io.checkpoint",
     # observations and losses
     "fc": "tvbo_pipe.fit.observations",
     "fcd": "tvbo_pipe.fit.observations",
     "make_fc_loss": "tvbo_pipe.fit.losses",
+    "empirical_observations": "tvbo_pipe.fit.empirical",
+    "goodness_of_fit": "tvbo_pipe.fit.goodness",
+    "evaluate_fitted": "tvbo_pipe.fit.goodness",
     # fitting
     "FreeParameter": "tvbo_pipe.fit.parameters",
     "ParameterSpace": "tvbo_pipe.fit.parameters",

@@ -215,7 +215,7 @@ def run_stage(name: str, argv: Sequence[str]) -> int:
     _jax_environment()
     _setup_logging(args.log)
     from .errors import InputError
-    from .stages import STAGES
+    from .stages import resolve
 
     try:
         params = json.loads(args.params)
@@ -228,8 +228,9 @@ def run_stage(name: str, argv: Sequence[str]) -> int:
         params["log_dir"] = args.log_dir
     stats = _configure_jax(args.jax_cache) if name in JAX_STAGES else None
     log = logging.getLogger("tvbo_pipe")
+    stage = resolve(name)  # imports JAX (if the stage does): after the options above
     try:
-        STAGES[name](
+        stage(
             _pairs(args.inputs, "--in"), _pairs(args.outputs, "--out"), params, subject=args.subject
         )
     except InputError as exc:

@@ -111,6 +111,33 @@ class Connectome:
                 w = w / wmax
         return replace(self, weights=w)
 
+    def symmetrised(self) -> Connectome:
+        """Return a copy with weights (and lengths) replaced by ``(m + m.T) / 2``."""
+        lengths = None if self.lengths is None else 0.5 * (self.lengths + self.lengths.T)
+        return replace(self, weights=0.5 * (self.weights + self.weights.T), lengths=lengths)
+
+
+def prepared(
+    conn: Connectome,
+    *,
+    symmetrise: bool,
+    normalise: str,
+    zero_diagonal: bool,
+    subject: str | None = None,
+) -> Connectome:
+    """The connectome as simulated: checked, optionally symmetrised, then normalised
+    (:meth:`Connectome.normalised`). Raises :class:`InputError` when no connection is left.
+    """
+    conn = conn.validate(subject=subject)
+    if symmetrise:
+        conn = conn.symmetrised()
+    conn = conn.normalised(normalise, zero_diagonal=zero_diagonal)
+    if conn.weights.max() <= 0:
+        raise InputError(
+            "SC has no connections (all weights are zero)", path=conn.source, subject=subject
+        )
+    return conn
+
 
 def check_square(a: np.ndarray, *, what: str, path=None, subject=None) -> None:
     """Raise :class:`InputError` unless ``a`` is a non-empty square 2-D matrix."""

@@ -190,6 +190,7 @@ RESUME_SCRIPT = textwrap.dedent(
     import logging, sys, time, jax, jax.numpy as jnp
     logging.basicConfig(level=logging.INFO)
     from tvbo_pipe.fit.optimize import fit
+    from tvbo_pipe.io.checkpoint import NpzCheckpoint
     from tvbo_pipe.fit.parameters import ParameterSpace, parse_free_parameters
     state = {"model": {"w": jnp.asarray(0.5)}, "coupling": {}, "network": {}}
     s = ParameterSpace.build(parse_free_parameters({"model.w": [0.0, 2.0]}, key="k"), state, 1)
@@ -199,7 +200,7 @@ RESUME_SCRIPT = textwrap.dedent(
         jax.debug.callback(slow, v["model.w"])
         return (v["model.w"] - 1.3) ** 2
     res = fit(loss, s, {"model.w": 0.5}, key=jax.random.key(0), learning_rate=0.05, steps=30,
-              patience=0, checkpoint=sys.argv[1], checkpoint_every=4)
+              patience=0, checkpoint=NpzCheckpoint(sys.argv[1]), checkpoint_every=4)
     print("RESULT", res.steps, repr(float(res.values["model.w"])), len(res.trajectory))
     """
 )

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tvbo_pipe.experiment import Experiment
-from tvbo_pipe.export import about, reports
+from tvbo_pipe.export import about
+from tvbo_pipe.export import pages as reports
 from tvbo_pipe.export.methods import methods_text
 from tvbo_pipe.export.verdict import stage_status, subject_verdict
 

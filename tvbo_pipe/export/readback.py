@@ -116,8 +116,8 @@ def load_fitted(
 
     from ..experiment import Experiment
     from ..fit.problem import build_problem
+    from ..io.connectome import load_connectome_outputs
     from ..io.relmat import read_relmat
-    from ..stages.fitting import load_connectome_outputs
 
     layout = layout or open_derivative(root)
     query: dict[str, Any] = {"subject": subject.removeprefix("sub-")}

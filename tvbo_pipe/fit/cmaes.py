@@ -26,6 +26,7 @@ import numpy as np
 
 from .optimize import FitResult, strong
 from .parameters import ParameterSpace, values_to_json
+from .resume import Checkpoint, Resumer, settings_digest
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ def fit_cmaes(
     log_every: int = 5,
     label: str = "fit",
     seed: int = 0,
+    checkpoint: Checkpoint | None = None,
+    checkpoint_every: int = 5,
 ) -> FitResult:
     """Minimise ``loss_fn`` with CMA-ES from ``init_values`` (the initial mean).
 
@@ -94,6 +97,9 @@ def fit_cmaes(
         log_every: A log line every this many generations.
         label: Name used in log lines.
         seed: Seed of CMA-ES's sampling.
+        checkpoint: Where to keep the search state every ``checkpoint_every``
+            generations (:class:`~tvbo_pipe.fit.resume.Checkpoint`); a rerun with
+            the same settings resumes from it and ends with the same result.
 
     Returns:
         A :class:`FitResult` whose ``losses`` and ``trajectory`` hold, per
@@ -114,13 +120,27 @@ def fit_cmaes(
     es_state = strong(es.init(jax.random.fold_in(rng, 0), u0, es_params))
     gen = make_generation(loss_fn, space, es, es_params, batch_size=int(batch_size or pop))
     # generation 0 is the start itself: the result is never worse than the start
-    f0 = float(jax.jit(lambda u: loss_fn(space.to_values(u), key))(u0))
-    start_values = values_to_json(space.to_values(u0))
-    ok0 = bool(np.isfinite(f0))
-    losses, accepted, trajectory = [f0 if ok0 else float("nan")], [ok0], [start_values]
-    best_loss, best_values = (f0, start_values) if ok0 else (np.inf, None)
-    since_best, stop_reason = 0, "steps"
-    for g in range(generations):
+    settings = {"population": pop, "sigma": sigma, "tol": tol, "patience": patience, "seed": seed}
+    resumer = Resumer(
+        checkpoint,
+        settings_digest(space=space.describe(), settings=settings, init=values_to_json(u0)),
+        checkpoint_every,
+    )
+    loaded = resumer.restore(es_state)
+    if loaded is not None:
+        es_state, book = loaded
+        losses, accepted, trajectory = book["losses"], book["accepted"], book["trajectory"]
+        best_loss, best_values, since_best = book["best"]
+        log.info("%s: resumed from %s at generation %d", label, checkpoint, len(losses) - 1)
+    else:
+        f0 = float(jax.jit(lambda u: loss_fn(space.to_values(u), key))(u0))
+        start_values = values_to_json(space.to_values(u0))
+        ok0 = bool(np.isfinite(f0))
+        losses, accepted, trajectory = [f0 if ok0 else float("nan")], [ok0], [start_values]
+        best_loss, best_values = (f0, start_values) if ok0 else (np.inf, None)
+        since_best = 0
+    stop_reason = "steps"
+    for g in range(len(losses) - 1, generations):
         es_state, f, values = gen(es_state, jax.random.fold_in(rng, g + 1), key)
         f = np.asarray(f, float)
         ok = np.isfinite(f)
@@ -149,6 +169,15 @@ def fit_cmaes(
         if patience and since_best >= patience:
             stop_reason = "converged"
             break
+        resumer.save(
+            g + 1,
+            es_state,
+            losses=losses,
+            accepted=accepted,
+            trajectory=trajectory,
+            best=[best_loss, best_values, since_best],
+        )
+    resumer.finish()
     if best_values is None:
         stop_reason = "no finite loss"
         best_values = values_to_json(space.clip_into_bounds(init_values))

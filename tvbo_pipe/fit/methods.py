@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ConfigError
 from .optimize import FitResult
 from .parameters import ParameterSpace, values_to_json
+from .resume import Checkpoint
 
 METHODS = ("adam", "multistart", "cmaes")
 
@@ -101,6 +102,7 @@ def run_method(
     *,
     label: str,
     connectome=None,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[FitResult, dict]:
     """Run ``method`` (``multistart`` or ``cmaes``) with the stage settings ``cfg``.
 
@@ -139,6 +141,8 @@ def run_method(
             starts,
             key=key,
             label=label,
+            checkpoint=checkpoint,
+            checkpoint_every=cfg.get("checkpoint_every", 10),
             **optimizer_options(cfg),
         )
         info = {
@@ -173,6 +177,8 @@ def run_method(
             log_every=cfg["log_every"],
             label=label,
             seed=cfg.get("seed", 0),
+            checkpoint=checkpoint,
+            checkpoint_every=cfg.get("checkpoint_every", 10),
         )
         return res, {
             "Population": res.extra["population"],

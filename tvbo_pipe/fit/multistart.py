@@ -29,6 +29,7 @@ from jax.flatten_util import ravel_pytree
 from .explore import sample_points
 from .optimize import FitResult, FitState, make_optimizer, make_step, resolve_grad_mode, strong
 from .parameters import ParameterSpace, values_to_json
+from .resume import Checkpoint, Resumer, settings_digest
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +108,14 @@ def fit_multistart(
     log_every: int = 10,
     label: str = "fit",
     grad_mode: str = "auto",
+    checkpoint: Checkpoint | None = None,
+    checkpoint_every: int = 10,
 ) -> MultiStartResult:
     """Minimise ``loss_fn`` from every start at once (one vmapped optax step).
 
-    Arguments as :func:`~tvbo_pipe.fit.optimize.fit` (no checkpoints), with
-    ``starts`` a list of starting values ``{path: value}``. Each start has its
+    Arguments as :func:`~tvbo_pipe.fit.optimize.fit` (a ``checkpoint`` keeps
+    the state of all starts), with ``starts`` a list of starting values
+    ``{path: value}``. Each start has its
     own best value, early stopping counter and learning rate; the loop ends
     when every start has stopped improving (``patience``) or after ``steps``.
     """
@@ -137,7 +141,25 @@ def fit_multistart(
     since_best = np.zeros(k_starts, dtype=int)
     stopped_at = np.full(k_starts, -1)
     n_steps = 0
-    for k in range(steps):
+    resumer = Resumer(
+        checkpoint,
+        settings_digest(
+            space=space.describe(),
+            settings={"optimizer": optimizer, "learning_rate": learning_rate, "steps": steps,
+                      "redraw_noise": redraw_noise, "tol": tol, "patience": patience},
+            starts=[values_to_json(s) for s in starts],
+        ),
+        checkpoint_every,
+    )  # fmt: skip
+    loaded = resumer.restore(state)
+    if loaded is not None:
+        state, b = loaded
+        losses, accepted, trajectories = b["losses"], b["accepted"].astype(bool), b["trajectories"]
+        best_loss, best_values, since_best, stopped_at = (
+            b["best_loss"], b["best_values"], b["since_best"], b["stopped_at"])  # fmt: skip
+        n_steps = int(b["n_steps"])
+        log.info("%s: resumed from %s at step %d", label, checkpoint, n_steps)
+    for k in range(n_steps, steps):
         state, loss, finite, values = step(state, key)
         loss, finite = np.asarray(loss, float), np.asarray(finite, bool)
         values = jax.tree_util.tree_map(np.asarray, values)
@@ -172,6 +194,10 @@ def fit_multistart(
         if patience and np.all(stopped_at >= 0):
             log.info("%s: every start stopped improving; stopping at step %d", label, k + 1)
             break
+        resumer.save(n_steps, state, losses=losses, accepted=accepted, trajectories=trajectories,
+                     best_loss=best_loss, best_values=best_values, since_best=since_best,
+                     stopped_at=stopped_at, n_steps=n_steps)  # fmt: skip
+    resumer.finish()
     seconds = time.perf_counter() - t0
     runs = []
     rejected = np.asarray(state.rejected)

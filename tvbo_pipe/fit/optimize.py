@@ -12,22 +12,19 @@ optimiser state stay as they were, the learning rate is halved (optax
 ``inject_hyperparams``), and the event is logged and counted. Non-finite
 numbers never reach the parameters.
 
-The fit state is checkpointed every ``checkpoint_every`` steps (atomically);
-a rerun with the same settings resumes from the checkpoint instead of from
-scratch, and the checkpoint is removed once the fit has finished.
+The fit state is given to a :class:`~tvbo_pipe.fit.resume.Checkpoint` every
+``checkpoint_every`` steps (this module writes no files:
+:mod:`tvbo_pipe.io.checkpoint` does); a rerun with the same settings resumes
+from it instead of from scratch, and it is cleared once the fit has finished.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -37,6 +34,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from .parameters import ParameterSpace, is_finite_tree, values_to_json
+from .resume import Checkpoint, Resumer, settings_digest
 
 log = logging.getLogger(__name__)
 
@@ -191,49 +189,6 @@ def make_step(
     return jax.jit(step)
 
 
-def _config_hash(space: ParameterSpace, settings: Mapping, init_values: Mapping) -> str:
-    payload = json.dumps(
-        {"space": space.describe(), "settings": settings, "init": values_to_json(init_values)},
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _save_checkpoint(path: Path, state: FitState, history: dict, digest: str) -> None:
-    leaves = jax.tree_util.tree_leaves(state)
-    arrays = {f"leaf{k}": np.asarray(v) for k, v in enumerate(leaves)}
-    arrays["hash"] = np.asarray(digest)
-    arrays["losses"] = np.asarray(history["losses"], dtype=float)
-    arrays["accepted"] = np.asarray(history["accepted"], dtype=bool)
-    arrays["trajectory"] = np.asarray(json.dumps(history["trajectory"]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def _load_checkpoint(path: Path, template: FitState, digest: str):
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["hash"]) != digest:
-                log.info("checkpoint %s is for other settings; starting afresh", path)
-                return None
-            leaves, treedef = jax.tree_util.tree_flatten(template)
-            loaded = [
-                jnp.asarray(data[f"leaf{k}"], dtype=leaf.dtype) for k, leaf in enumerate(leaves)
-            ]
-            history = {
-                "losses": list(data["losses"]),
-                "accepted": [bool(a) for a in data["accepted"]],
-                "trajectory": json.loads(str(data["trajectory"])),
-            }
-            return jax.tree_util.tree_unflatten(treedef, loaded), history
-    except (OSError, KeyError, ValueError) as exc:
-        log.warning("could not read checkpoint %s (%s); starting afresh", path, exc)
-        return None
-
-
 def fit(
     loss_fn: Callable[[Mapping, jax.Array], jax.Array],
     space: ParameterSpace,
@@ -247,7 +202,7 @@ def fit(
     tol: float = 1e-5,
     patience: int = 20,
     log_every: int = 10,
-    checkpoint: str | os.PathLike | None = None,
+    checkpoint: Checkpoint | None = None,
     checkpoint_every: int = 10,
     progress: bool | None = None,
     label: str = "fit",
@@ -268,7 +223,9 @@ def fit(
             than ``tol`` (relative) for ``patience`` steps.
         patience: See ``tol``; 0 disables early stopping.
         log_every: A progress line (loss and parameters) every this many steps.
-        checkpoint: Checkpoint file (``.npz``); ``None`` for none.
+        checkpoint: Where to keep the fit state every ``checkpoint_every`` steps
+            (a :class:`~tvbo_pipe.fit.resume.Checkpoint`, e.g. :class:`tvbo_pipe.io.checkpoint.NpzCheckpoint`);
+            ``None`` for nowhere.
         checkpoint_every: Steps between checkpoints.
         progress: Show a progress bar (default: when stderr is a terminal).
         label: Name used in log lines.
@@ -288,14 +245,23 @@ def fit(
         "learning_rate": learning_rate,
         "redraw_noise": redraw_noise,
     }
-    digest = _config_hash(space, settings, init_values)
+    resumer = Resumer(
+        checkpoint,
+        settings_digest(
+            space=space.describe(), settings=settings, init=values_to_json(init_values)
+        ),
+        checkpoint_every,
+    )
     history = {"losses": [], "accepted": [], "trajectory": []}
-    ckpt = Path(checkpoint) if checkpoint else None
-    if ckpt is not None and ckpt.exists():
-        loaded = _load_checkpoint(ckpt, state, digest)
-        if loaded is not None:
-            state, history = loaded
-            log.info("%s: resumed from %s at step %d", label, ckpt, int(state.step))
+    loaded = resumer.restore(state)
+    if loaded is not None:
+        state, book = loaded
+        history = {
+            "losses": [float(x) for x in book["losses"]],
+            "accepted": [bool(a) for a in book["accepted"]],
+            "trajectory": book["trajectory"],
+        }
+        log.info("%s: resumed from %s at step %d", label, checkpoint, int(state.step))
     mode = resolve_grad_mode(grad_mode, ravel_pytree(u0)[0].size)
     step_fn = make_step(loss_fn, space, opt, redraw_noise=redraw_noise, grad_mode=mode)
     show_bar = sys.stderr.isatty() if progress is None else progress
@@ -336,8 +302,13 @@ def fit(
                 end="",
                 file=sys.stderr,
             )
-        if ckpt is not None and checkpoint_every and (k + 1) % checkpoint_every == 0:
-            _save_checkpoint(ckpt, state, history, digest)
+        resumer.save(
+            k + 1,
+            state,
+            losses=np.asarray(history["losses"], dtype=float),
+            accepted=np.asarray(history["accepted"], dtype=bool),
+            trajectory=history["trajectory"],
+        )
         if patience and since_best >= patience:
             stop_reason = "plateau"
             log.info(
@@ -353,8 +324,7 @@ def fit(
     if best_values is None:
         stop_reason = "no finite loss"
         best_values = values_to_json(space.clip_into_bounds(init_values))
-    if ckpt is not None and ckpt.exists():
-        ckpt.unlink()
+    resumer.finish()
     return FitResult(
         values={k: np.asarray(v) for k, v in best_values.items()},
         loss=float(best_loss),

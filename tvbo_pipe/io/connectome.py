@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ..connectome import Connectome, check_finite, check_square
-from ..errors import InputError
+from ..errors import ConfigError, InputError
+from ..experiment import Experiment
 from .relmat import parse_entities, parse_matrix_text, read_relmat, read_text
 
 #: Normative connectome names (lower case) -> (canonical name, atlas name); the file
@@ -475,3 +476,27 @@ def load_normative(atlas: str) -> Connectome:
         conn = load_tvb_zip(real_path)
     meta = dict(conn.meta, normative=name, file=filename)
     return replace(conn, atlas=atlas_name, source=f"normative:{atlas_name}", meta=meta)
+
+
+def load_experiment_connectome(experiment: Experiment) -> Connectome:
+    """The connectome named by the experiment's connectivity section (relmat or normative)."""
+    c = experiment.connectivity
+    if c.weights:
+        return load_relmat_connectome(c.weights, c.lengths)
+    if c.normative:
+        return load_normative(c.normative)
+    raise ConfigError(
+        "no connectome: set connectivity.weights or connectivity.normative",
+        key="connectivity",
+    )
+
+
+def load_connectome_outputs(
+    weights_path: str | os.PathLike, lengths_path: str | os.PathLike | None
+) -> Connectome:
+    """The connectome stage's relmats as a :class:`Connectome` (zero lengths: no delays)."""
+    w, labels, _ = read_relmat(weights_path)
+    lengths, _, _ = read_relmat(lengths_path) if lengths_path else (None, None, None)
+    if lengths is not None and not lengths.any():
+        lengths = None
+    return Connectome(w, lengths, tuple(labels), source=str(weights_path)).validate()

@@ -145,21 +145,6 @@ def _bounds(model: Model, dtype) -> tuple[np.ndarray, np.ndarray] | None:
     return lo, hi
 
 
-def load_experiment_connectome(experiment: Experiment) -> Connectome:
-    """The connectome named by the experiment's connectivity section."""
-    from ..io import connectome as ioc
-
-    c = experiment.connectivity
-    if c.weights:
-        return ioc.load_relmat_connectome(c.weights, c.lengths)
-    if c.normative:
-        return ioc.load_normative(c.normative)
-    raise ConfigError(
-        "no connectome: pass one to prepare() or set connectivity.weights or connectivity.normative",
-        key="connectivity",
-    )
-
-
 def build_simulator(
     experiment: Experiment,
     connectome: Connectome | None = None,
@@ -178,8 +163,13 @@ def build_simulator(
     by size and density (:func:`~tvbo_pipe.sim.sparse.plan_sparse`).
     """
     experiment.validate()
-    conn = connectome if connectome is not None else load_experiment_connectome(experiment)
-    conn.validate()
+    if connectome is None:  # the core reads no files
+        raise ConfigError(
+            "no connectome: pass one (tvbo_pipe.io.connectome.load_experiment_connectome"
+            "(experiment) loads the one connectivity.weights or connectivity.normative names)",
+            key="connectivity",
+        )
+    conn = connectome.validate()
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
     model = get_model(experiment.model.name)
     coupling = get_coupling(experiment.coupling.name)
@@ -678,7 +668,8 @@ def prepare(
 
     Args:
         experiment: The experiment spec.
-        connectome: The network; default: loaded from ``experiment.connectivity``.
+        connectome: The network (required; :func:`tvbo_pipe.io.connectome.load_experiment_connectome`
+            loads the one ``experiment.connectivity`` names).
         enable_x64: Simulate in float64 (turns on ``jax_enable_x64``, a global
             JAX setting, when called); else float32.
         replace_temporal_averaging: Bold and TemporalAverage monitors subsample
