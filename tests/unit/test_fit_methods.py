@@ -80,6 +80,30 @@ def test_multistart_equals_single_fits_and_compiles_once():
     assert step._cache_size() == 1
 
 
+def test_fit_options_are_one_set_shared_by_fit_and_multistart():
+    from tvbo_pipe.fit.methods import optimizer_options
+    from tvbo_pipe.fit.optimize import fit
+    from tvbo_pipe.fit.options import FitOptions
+
+    cfg = {"parameters": {}, "method": "multistart", "optimizer": "adam", "learning_rate": 0.05,
+           "steps": 6, "redraw_noise": False, "tol": 1e-4, "patience": 0, "log_every": 0}  # fmt: skip
+    opts = FitOptions.from_config(cfg)
+    assert opts == FitOptions(learning_rate=0.05, steps=6, tol=1e-4, patience=0, log_every=0)
+    assert optimizer_options(cfg) == opts.to_dict()
+    assert FitOptions.of(opts, steps=3).steps == 3 and opts.steps == 6
+    with pytest.raises(TypeError, match="lerning_rate"):
+        FitOptions.of(opts, lerning_rate=0.1)
+    s, start = _space(), {"model.w": 0.3, "coupling.a": 0.8}
+    single = fit(_two_basins, s, start, key=jax.random.key(0), options=opts)
+    ms = fit_multistart(_two_basins, s, [start], key=jax.random.key(0), options=opts)
+    by_kw = fit(_two_basins, s, start, key=jax.random.key(0), **opts.to_dict())
+    assert single.steps == ms.runs[0].steps == 6
+    np.testing.assert_allclose(ms.runs[0].losses, single.losses, rtol=1e-10)
+    np.testing.assert_array_equal(by_kw.losses, single.losses)
+    with pytest.raises(TypeError, match="unknown fit option"):
+        fit_multistart(_two_basins, s, [start], key=jax.random.key(0), lr=0.1)
+
+
 def test_cmaes_finds_the_minimum_and_compiles_once():
     def quad(v, key):
         return (v["model.w"] - 1.3) ** 2 + 4 * (v["coupling.a"] - 0.25) ** 2

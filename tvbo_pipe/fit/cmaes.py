@@ -147,7 +147,7 @@ def fit_cmaes(
                 pop,
             )
         if patience and since_best >= patience:
-            stop_reason = "converged"
+            stop_reason = "plateau"
             break
     if best_values is None:
         stop_reason = "no finite loss"
