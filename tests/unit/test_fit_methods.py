@@ -248,9 +248,54 @@ def test_laplace_standard_errors_of_a_known_quadratic():
     order = [lap.names.index("model.w"), lap.names.index("coupling.a")]
     np.testing.assert_allclose(lap.hessian[np.ix_(order, order)], h, rtol=1e-10)
     np.testing.assert_allclose(lap.standard_errors[order], np.sqrt(np.diag(cov)), rtol=1e-10)
-    assert lap.warnings == []
+    assert lap.warnings == [] and lap.approximation == "hessian"
     js = lap.to_json()
     assert set(js["StandardErrors"]) == {"model.w", "coupling.a"}
+    assert js["Approximation"] == "hessian" and js["NonIdentifiableDirections"] == []
+
+
+def test_laplace_pseudo_inverse_when_only_a_sum_is_identifiable():
+    def ridge(v):  # exactly flat along w - a: the Hessian has a zero eigenvalue
+        return 1.0 + (v["model.w"] + v["coupling.a"] - 1.0) ** 2
+
+    m = 6
+    lap = laplace(_FakeProblem(ridge, jax.random.key(0), jnp.zeros((m, m))), _space(),
+                  {"model.w": 0.5, "coupling.a": 0.5}, realisations=1)  # fmt: skip
+    # H = (m/2) * 2 [[1, 1], [1, 1]]: eigenvalue 2m along (1, 1)/sqrt 2, 0 along (1, -1)/sqrt 2
+    np.testing.assert_allclose(lap.hessian, m * np.ones((2, 2)), rtol=1e-10)
+    assert lap.approximation == "pseudo-inverse"
+    np.testing.assert_allclose(lap.covariance, np.ones((2, 2)) / (4 * m), rtol=1e-8)
+    np.testing.assert_allclose(lap.standard_errors, [0.5 / np.sqrt(m)] * 2, rtol=1e-8)
+    (direction,) = lap.non_identifiable
+    assert direction["Vector"] == {
+        "coupling.a": pytest.approx(2**-0.5),
+        "model.w": pytest.approx(-(2**-0.5)),
+    }
+    assert abs(direction["Curvature"]) < 1e-8
+    assert any("not identifiable along +0.707 coupling.a -0.707 model.w" in w for w in lap.warnings)
+    assert any("not identifiable separately (correlation 1.000)" in w for w in lap.warnings)
+    js = lap.to_json()
+    assert js["Approximation"] == "pseudo-inverse"
+    assert all(v is not None for v in js["StandardErrors"].values())
+
+
+def test_laplace_pseudo_inverse_at_a_saddle():
+    def saddle(v):  # a minimum in w, a maximum in a: the Hessian has a negative eigenvalue
+        dw, da = v["model.w"] - 1.0, v["coupling.a"] - 0.5
+        return 1.0 + dw**2 - 0.5 * da**2
+
+    m = 8
+    lap = laplace(_FakeProblem(saddle, jax.random.key(0), jnp.zeros((m, m))), _space(),
+                  {"model.w": 1.0, "coupling.a": 0.5}, realisations=1)  # fmt: skip
+    assert lap.approximation == "pseudo-inverse"
+    (direction,) = lap.non_identifiable
+    assert direction["Vector"] == {"coupling.a": pytest.approx(1.0), "model.w": pytest.approx(0.0)}
+    assert direction["Curvature"] == pytest.approx(-0.5 * m)
+    w = lap.names.index("model.w")
+    assert lap.standard_errors[w] == pytest.approx(1 / np.sqrt(m))  # 1 / sqrt((m/2) * 2)
+    js = lap.to_json()
+    assert js["StandardErrors"]["coupling.a"] is None  # only in the left-out direction
+    assert any("not positive definite" in x for x in lap.warnings)
 
 
 def test_laplace_warns_about_unidentifiable_parameters():

@@ -133,14 +133,17 @@ def _apply_known(problem, values: Mapping[str, Any]) -> None:
     problem.state = state
 
 
-def _space(problem, spec, *, regional: bool, key: str, labels=None):
+def _space(problem, spec, *, regional: bool, key: str, labels=None, subject="", bids_dir=None):
     from ..fit.parameters import ParameterSpace, parse_free_parameters
 
     free = parse_free_parameters(spec, key=key, regional=regional)
-    if labels is not None:  # regional parameters may be tied to maps
+    if labels is not None:  # regional parameters may be tied to maps (found per subject)
         from ..fit.maps import build_space, parse_maps
+        from ..io.region_maps import resolve_region_maps
 
-        maps_of = parse_maps(spec, key=key)
+        maps_of = resolve_region_maps(
+            parse_maps(spec, key=key), bids_dir=bids_dir, subject=subject, key=key
+        )
         return build_space(free, maps_of, problem.state, labels, np.asarray(problem.fc_emp))
     return ParameterSpace.build(free, problem.state, len(problem.fc_emp))
 
@@ -287,6 +290,8 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
         regional=regional,
         key=f"{stage}.parameters",
         labels=conn.labels if regional else None,
+        subject=subject,
+        bids_dir=params.get("bids_dir"),
     )
     if regional and cfg.get("uncertainty", {}).get("enabled", False):
         raise InputError(
