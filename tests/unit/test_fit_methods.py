@@ -251,7 +251,7 @@ def test_laplace_standard_errors_of_a_known_quadratic():
     assert lap.warnings == [] and lap.approximation == "hessian"
     js = lap.to_json()
     assert set(js["StandardErrors"]) == {"model.w", "coupling.a"}
-    assert js["Approximation"] == "hessian" and js["NonIdentifiableDirections"] == []
+    assert js["Approximation"] == "hessian" and js["LeftOutDirections"] == []
 
 
 def test_laplace_pseudo_inverse_when_only_a_sum_is_identifiable():
@@ -266,12 +266,12 @@ def test_laplace_pseudo_inverse_when_only_a_sum_is_identifiable():
     assert lap.approximation == "pseudo-inverse"
     np.testing.assert_allclose(lap.covariance, np.ones((2, 2)) / (4 * m), rtol=1e-8)
     np.testing.assert_allclose(lap.standard_errors, [0.5 / np.sqrt(m)] * 2, rtol=1e-8)
-    (direction,) = lap.non_identifiable
+    (direction,) = lap.left_out
     assert direction["Vector"] == {
         "coupling.a": pytest.approx(2**-0.5),
         "model.w": pytest.approx(-(2**-0.5)),
     }
-    assert abs(direction["Curvature"]) < 1e-8
+    assert abs(direction["Curvature"]) < 1e-8 and direction["Kind"] == "flat"
     assert any("not identifiable along +0.707 coupling.a -0.707 model.w" in w for w in lap.warnings)
     assert any("not identifiable separately (correlation 1.000)" in w for w in lap.warnings)
     js = lap.to_json()
@@ -288,14 +288,17 @@ def test_laplace_pseudo_inverse_at_a_saddle():
     lap = laplace(_FakeProblem(saddle, jax.random.key(0), jnp.zeros((m, m))), _space(),
                   {"model.w": 1.0, "coupling.a": 0.5}, realisations=1)  # fmt: skip
     assert lap.approximation == "pseudo-inverse"
-    (direction,) = lap.non_identifiable
+    (direction,) = lap.left_out
     assert direction["Vector"] == {"coupling.a": pytest.approx(1.0), "model.w": pytest.approx(0.0)}
-    assert direction["Curvature"] == pytest.approx(-0.5 * m)
+    assert (
+        direction["Curvature"] == pytest.approx(-0.5 * m) and direction["Kind"] == "not a minimum"
+    )
     w = lap.names.index("model.w")
     assert lap.standard_errors[w] == pytest.approx(1 / np.sqrt(m))  # 1 / sqrt((m/2) * 2)
     js = lap.to_json()
     assert js["StandardErrors"]["coupling.a"] is None  # only in the left-out direction
-    assert any("not positive definite" in x for x in lap.warnings)
+    assert any("not positive definite" in x and "not a minimum along +1.000 coupling.a" in x
+               for x in lap.warnings)  # fmt: skip
 
 
 def test_laplace_warns_about_unidentifiable_parameters():

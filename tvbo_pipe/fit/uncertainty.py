@@ -28,15 +28,19 @@ eigen-directions whose curvature is positive and above ``1 /``
 
 .. math:: \\Sigma = \\sum_{\\lambda_k > \\epsilon \\lambda_{max}} \\lambda_k^{-1} v_k v_k^T,
 
-and every other direction :math:`v_k` is reported as not identifiable
-(``NonIdentifiableDirections``, with its curvature). This is the standard
+and every other direction :math:`v_k` is left out and reported
+(``LeftOutDirections``, with its curvature and ``Kind``: ``flat``, a
+combination the loss does not determine, or ``not a minimum``, where the
+averaged loss curves downwards: at a kink of the fixed-noise loss on a
+bifurcation edge the pathwise second derivative across the edge is large
+and negative although the edge itself is sharply located). This is the standard
 treatment of a rank-deficient information matrix (Rothenberg 1971,
 Econometrica 39:577, "Identification in parametric models": a parameter
 combination is locally identifiable iff the information matrix is regular
 along it; Raue et al. 2009, Bioinformatics 25:1923 for dynamical models): the
-standard errors are finite numbers, *conditional on* the non-identifiable
-directions (the data say nothing about the parameters along them; under the
-local quadratic model their uncertainty is unbounded). It is chosen over a
+standard errors are finite numbers, *conditional on* the left-out
+directions (the local quadratic model says nothing about the parameters
+along them). It is chosen over a
 Gauss-Newton approximation, which is positive semi-definite by construction,
 because the FC correlation and FCD terms of the loss are not sums of squared
 residuals, and over the Hessian in the unbounded coordinates, which has the
@@ -82,10 +86,10 @@ class Laplace:
         warnings: Identifiability problems found.
         approximation: ``hessian`` (the inverse Hessian) or ``pseudo-inverse``
             (on the identifiable subspace; module docstring).
-        non_identifiable: The directions left out of the pseudo-inverse, each
-            ``{"Vector": {path: component}, "Curvature": eigenvalue}`` (unit
-            vectors in parameter units; curvature of the scaled negative
-            log-likelihood along them).
+        left_out: The directions left out of the pseudo-inverse, each
+            ``{"Vector": {path: component}, "Curvature": eigenvalue, "Kind":
+            "flat" or "not a minimum"}`` (unit vectors in parameter units;
+            curvature of the scaled negative log-likelihood along them).
     """
 
     names: list[str]
@@ -100,7 +104,7 @@ class Laplace:
     loss: float
     warnings: list[str] = field(default_factory=list)
     approximation: str = "hessian"
-    non_identifiable: list[dict] = field(default_factory=list)
+    left_out: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """JSON-able summary (NaN as ``None``)."""
@@ -117,7 +121,7 @@ class Laplace:
         return {
             "Method": "Laplace approximation, -log p = (m/2) log(loss)",
             "Approximation": self.approximation,
-            "NonIdentifiableDirections": self.non_identifiable,
+            "LeftOutDirections": self.left_out,
             "Parameters": self.names,
             "Values": dict(zip(self.names, clean(self.values), strict=True)),
             "StandardErrors": dict(
@@ -148,7 +152,7 @@ def covariance_of(
 ) -> tuple[np.ndarray, str, list[dict], list[str]]:
     """The covariance of a Laplace approximation with precision ``hess``.
 
-    Returns ``(covariance, approximation, non-identifiable directions,
+    Returns ``(covariance, approximation, left-out directions,
     warnings)``: the inverse when ``hess`` is positive definite with a
     condition number up to :data:`CONDITION_LIMIT` (``hessian``), else the
     pseudo-inverse on the eigen-directions with curvature above
@@ -172,21 +176,24 @@ def covariance_of(
     directions = []
     for j in np.flatnonzero(~keep):
         v = vec[:, j] * np.sign(vec[np.argmax(np.abs(vec[:, j])), j])  # largest component > 0
+        flat = abs(eig[j]) <= abs(top) / CONDITION_LIMIT
         directions.append(
             {
                 "Vector": {n: round(float(c), 6) for n, c in zip(names, v, strict=True)},
                 "Curvature": float(eig[j]),
+                "Kind": "flat" if flat else "not a minimum",
             }
         )
     shown = "; ".join(
-        " ".join(f"{c:+.3f} {n}" for n, c in d["Vector"].items())
+        ("not identifiable along " if d["Kind"] == "flat" else "not a minimum along ")
+        + " ".join(f"{c:+.3f} {n}" for n, c in d["Vector"].items())
         + f" (curvature {d['Curvature']:.3g})"
         for d in directions
     )
     kind = "not positive definite" if eig.min() <= 0 else "near-singular"
     warnings = [
         f"the Hessian is {kind} at the fitted values (eigenvalues "
-        f"{np.round(eig, 6).tolist()}): not identifiable along {shown}; standard errors "
+        f"{np.round(eig, 6).tolist()}): {shown}; standard errors "
         "from the pseudo-inverse on the other directions (conditional on these)"
     ]
     kept = vec[:, keep]
@@ -263,5 +270,5 @@ def laplace(
         loss=loss,
         warnings=warnings,
         approximation=approximation,
-        non_identifiable=directions,
+        left_out=directions,
     )
