@@ -92,3 +92,23 @@ def test_filter_maps_need_the_dataset_and_a_name():
     with pytest.raises(ConfigError, match="needs a name"):
         resolve_region_maps({"model.w": [{"extension": ".tsv"}]}, bids_dir=".", subject="sub-01")
     assert split_prefix("sub-01_ses-pre") == ("01", "pre") and split_prefix("sub-x") == ("x", None)
+
+
+def test_the_fit_stage_finds_the_subjects_map(bids):
+    from types import SimpleNamespace
+
+    from tvbo_pipe.stages.fitting import _space
+
+    problem = SimpleNamespace(
+        state={"model": {"w": jnp.asarray(0.5), "I_o": jnp.asarray(0.3)}, "coupling": {}},
+        fc_emp=jnp.eye(4),
+    )
+    spec = {"model.w": {"low": 0.0, "high": 1.5, "maps": [MYELIN]}, "model.I_o": [0.0, 0.6]}
+    kw = dict(regional=True, key="fit_regional.parameters", labels=LABELS)
+    sp = _space(problem, spec, subject="sub-02", bids_dir=str(bids), **kw)
+    assert set(sp.paths) == {"model.w", "model.w@myelin", "model.I_o"}
+    np.testing.assert_allclose(
+        sp.mapped["model.w"][2][0], [np.sqrt(3), -1 / np.sqrt(3)] + [-1 / np.sqrt(3)] * 2
+    )
+    with pytest.raises(InputError, match="sub-03"):
+        _space(problem, spec, subject="sub-03", bids_dir=str(bids), **kw)
