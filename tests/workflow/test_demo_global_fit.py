@@ -9,7 +9,7 @@ grid's best point, never ends worse and gets standard errors; that it lowers
 the loss by more than the spread for every subject is the issue's criterion,
 not met yet (strict xfail, numbers in its reason). The numbers are printed
 (``pytest -s``) and written to ``demo_global_fit.json`` in the test's folder.
-About 11 minutes on 2 cores.
+About 4 minutes on 2 otherwise idle cores (11 on busy ones).
 """
 
 from __future__ import annotations
