@@ -70,6 +70,7 @@ _EXPORTS: dict[str, str] = {
     "sc_fc_correlation": "tvbo_pipe.fit.robustness",
     "subject_verdict": "tvbo_pipe.export.verdict",
     "fit_multistart": "tvbo_pipe.fit.multistart",
+    "FitOptions": "tvbo_pipe.fit.options",
     "fit_cmaes": "tvbo_pipe.fit.cmaes",
     "laplace": "tvbo_pipe.fit.uncertainty",
     "MappedSpace": "tvbo_pipe.fit.maps",

@@ -80,6 +80,28 @@ def test_multistart_equals_single_fits_and_compiles_once():
     assert step._cache_size() == 1
 
 
+def test_fit_options_are_one_set_shared_by_fit_and_multistart():
+    from tvbo_pipe.fit.optimize import fit
+    from tvbo_pipe.fit.options import FitOptions
+
+    cfg = {"parameters": {}, "method": "multistart", "optimizer": "adam", "learning_rate": 0.05,
+           "steps": 6, "redraw_noise": False, "tol": 1e-4, "patience": 0, "log_every": 0}  # fmt: skip
+    opts = FitOptions.from_config(cfg)
+    assert opts == FitOptions(learning_rate=0.05, steps=6, tol=1e-4, patience=0, log_every=0)
+    assert FitOptions.of(opts, steps=3).steps == 3 and opts.steps == 6
+    with pytest.raises(TypeError, match="lerning_rate"):
+        FitOptions.of(opts, lerning_rate=0.1)
+    s, start = _space(), {"model.w": 0.3, "coupling.a": 0.8}
+    single = fit(_two_basins, s, start, key=jax.random.key(0), options=opts)
+    ms = fit_multistart(_two_basins, s, [start], key=jax.random.key(0), options=opts)
+    by_kw = fit(_two_basins, s, start, key=jax.random.key(0), **opts.to_dict())
+    assert single.steps == ms.runs[0].steps == 6
+    np.testing.assert_allclose(ms.runs[0].losses, single.losses, rtol=1e-10)
+    np.testing.assert_array_equal(by_kw.losses, single.losses)
+    with pytest.raises(TypeError, match="unknown fit option"):
+        fit_multistart(_two_basins, s, [start], key=jax.random.key(0), lr=0.1)
+
+
 def test_cmaes_finds_the_minimum_and_compiles_once():
     def quad(v, key):
         return (v["model.w"] - 1.3) ** 2 + 4 * (v["coupling.a"] - 0.25) ** 2
@@ -224,9 +246,57 @@ def test_laplace_standard_errors_of_a_known_quadratic():
     order = [lap.names.index("model.w"), lap.names.index("coupling.a")]
     np.testing.assert_allclose(lap.hessian[np.ix_(order, order)], h, rtol=1e-10)
     np.testing.assert_allclose(lap.standard_errors[order], np.sqrt(np.diag(cov)), rtol=1e-10)
-    assert lap.warnings == []
+    assert lap.warnings == [] and lap.approximation == "hessian"
     js = lap.to_json()
     assert set(js["StandardErrors"]) == {"model.w", "coupling.a"}
+    assert js["Approximation"] == "hessian" and js["LeftOutDirections"] == []
+
+
+def test_laplace_pseudo_inverse_when_only_a_sum_is_identifiable():
+    def ridge(v):  # exactly flat along w - a: the Hessian has a zero eigenvalue
+        return 1.0 + (v["model.w"] + v["coupling.a"] - 1.0) ** 2
+
+    m = 6
+    lap = laplace(_FakeProblem(ridge, jax.random.key(0), jnp.zeros((m, m))), _space(),
+                  {"model.w": 0.5, "coupling.a": 0.5}, realisations=1)  # fmt: skip
+    # H = (m/2) * 2 [[1, 1], [1, 1]]: eigenvalue 2m along (1, 1)/sqrt 2, 0 along (1, -1)/sqrt 2
+    np.testing.assert_allclose(lap.hessian, m * np.ones((2, 2)), rtol=1e-10)
+    assert lap.approximation == "pseudo-inverse"
+    np.testing.assert_allclose(lap.covariance, np.ones((2, 2)) / (4 * m), rtol=1e-8)
+    np.testing.assert_allclose(lap.standard_errors, [0.5 / np.sqrt(m)] * 2, rtol=1e-8)
+    (direction,) = lap.left_out
+    assert direction["Vector"] == {
+        "coupling.a": pytest.approx(2**-0.5),
+        "model.w": pytest.approx(-(2**-0.5)),
+    }
+    assert abs(direction["Curvature"]) < 1e-8 and direction["Kind"] == "flat"
+    assert any("not identifiable along +0.707 coupling.a -0.707 model.w" in w for w in lap.warnings)
+    assert any("not identifiable separately (correlation 1.000)" in w for w in lap.warnings)
+    js = lap.to_json()
+    assert js["Approximation"] == "pseudo-inverse"
+    assert all(v is not None for v in js["StandardErrors"].values())
+
+
+def test_laplace_pseudo_inverse_at_a_saddle():
+    def saddle(v):  # a minimum in w, a maximum in a: the Hessian has a negative eigenvalue
+        dw, da = v["model.w"] - 1.0, v["coupling.a"] - 0.5
+        return 1.0 + dw**2 - 0.5 * da**2
+
+    m = 8
+    lap = laplace(_FakeProblem(saddle, jax.random.key(0), jnp.zeros((m, m))), _space(),
+                  {"model.w": 1.0, "coupling.a": 0.5}, realisations=1)  # fmt: skip
+    assert lap.approximation == "pseudo-inverse"
+    (direction,) = lap.left_out
+    assert direction["Vector"] == {"coupling.a": pytest.approx(1.0), "model.w": pytest.approx(0.0)}
+    assert (
+        direction["Curvature"] == pytest.approx(-0.5 * m) and direction["Kind"] == "not a minimum"
+    )
+    w = lap.names.index("model.w")
+    assert lap.standard_errors[w] == pytest.approx(1 / np.sqrt(m))  # 1 / sqrt((m/2) * 2)
+    js = lap.to_json()
+    assert js["StandardErrors"]["coupling.a"] is None  # only in the left-out direction
+    assert any("not positive definite" in x and "not a minimum along +1.000 coupling.a" in x
+               for x in lap.warnings)  # fmt: skip
 
 
 def test_laplace_warns_about_unidentifiable_parameters():

@@ -167,7 +167,7 @@ def fit_cmaes(
                 pop,
             )
         if patience and since_best >= patience:
-            stop_reason = "converged"
+            stop_reason = "plateau"
             break
         resumer.save(
             g + 1,

@@ -15,9 +15,11 @@ are clipped into the bounds.
 Config: a regional parameter with a ``maps`` list,
 ``fit_regional.parameters: {model.w: {low: 0, high: 1.5, maps: [fc_gradient]}}``;
 a map is ``fc_gradient`` (computed from the subject's empirical FC by
-:func:`fc_gradient`) or the path of a TSV with one row per region (a
-``label`` column naming the regions and one value column, or a single
-value column in the connectome's region order).
+:func:`fc_gradient`), the path of a dataset-level TSV, or a pybids filter
+(``{desc: myelin, suffix: map, extension: .tsv}``) that finds each subject's
+own TSV in the BIDS input (:mod:`tvbo_pipe.io.region_maps`). A TSV has one
+row per region: a ``label`` column naming the regions and one value column,
+or a single value column in the connectome's region order.
 """
 
 from __future__ import annotations
@@ -31,10 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from ..io.region_maps import FC_GRADIENT, MapSource, map_name
 from .parameters import FreeParameter, ParameterSpace
-
-#: Built-in map computed from the empirical FC.
-FC_GRADIENT = "fc_gradient"
 
 
 def fc_gradient(fc: np.ndarray, *, sparsity: float = 0.9, alpha: float = 0.5) -> np.ndarray:
@@ -120,9 +120,10 @@ def zscore(m: np.ndarray, *, name: str) -> np.ndarray:
     return (m - np.mean(m)) / sd
 
 
-def coefficient_path(path: str, map_name: str) -> str:
-    """The free value of map ``map_name`` for parameter ``path`` (``model.w@fc_gradient``)."""
-    return f"{path}@{Path(map_name).stem if map_name != FC_GRADIENT else map_name}"
+def coefficient_path(path: str, name: str) -> str:
+    """The free value of the map named ``name`` for parameter ``path``
+    (``model.w@fc_gradient``; a map's name: :func:`~tvbo_pipe.io.region_maps.map_name`)."""
+    return f"{path}@{name}"
 
 
 @dataclass(frozen=True)
@@ -188,26 +189,32 @@ class MappedSpace(ParameterSpace):
         return out
 
 
-def parse_maps(spec: Mapping[str, object] | None, *, key: str) -> dict[str, list[str]]:
-    """``{path: [map, ...]}`` from the ``maps`` entries of free-parameter specs."""
+def parse_maps(spec: Mapping[str, object] | None, *, key: str) -> dict[str, list[str | dict]]:
+    """``{path: [map, ...]}`` from the ``maps`` entries of free-parameter specs.
+
+    A map is a string (``fc_gradient`` or a TSV path) or a mapping (a pybids
+    filter, see :mod:`tvbo_pipe.io.region_maps`).
+    """
     out = {}
     for path, bounds in (spec or {}).items():
         if isinstance(bounds, Mapping) and bounds.get("maps"):
             maps = bounds["maps"]
-            if isinstance(maps, str):
+            if isinstance(maps, str | Mapping):
                 maps = [maps]
-            if not isinstance(maps, list | tuple) or not all(isinstance(m, str) for m in maps):
+            if not isinstance(maps, list | tuple) or not all(
+                isinstance(m, str | Mapping) for m in maps
+            ):
                 raise ConfigError(
-                    "maps must be a list of map names (fc_gradient or TSV paths)",
+                    "maps must be a list of maps: fc_gradient, TSV paths or pybids filters",
                     key=f"{key}.{path}.maps",
                 )
-            out[path] = list(maps)
+            out[path] = [dict(m) if isinstance(m, Mapping) else m for m in maps]
     return out
 
 
 def build_space(
     params: Sequence[FreeParameter],
-    maps_of: Mapping[str, Sequence[str]],
+    maps_of: Mapping[str, Sequence[str | MapSource]],
     state: Mapping,
     labels: Sequence[str],
     fc_emp: np.ndarray,
@@ -216,7 +223,9 @@ def build_space(
 
     Args:
         params: The free parameters (regional ones may be mapped).
-        maps_of: Map names per parameter path (``fc_gradient`` or TSV paths).
+        maps_of: Maps per parameter path: ``fc_gradient``, TSV paths, or
+            :class:`~tvbo_pipe.io.region_maps.MapSource` (a subject's resolved
+            map, see :func:`~tvbo_pipe.io.region_maps.resolve_region_maps`).
         state: The simulation state (checks the parameters exist).
         labels: Region labels (order of the maps).
         fc_emp: The subject's empirical FC (for ``fc_gradient``).
@@ -229,16 +238,24 @@ def build_space(
     mapped = {}
     scales = dict(plain.scales)
     for p in params:
-        names = tuple(maps_of.get(p.path) or ())
-        if not names:
+        sources = [
+            m
+            if isinstance(m, MapSource)
+            else MapSource(map_name(m), None if m == FC_GRADIENT else m)
+            for m in maps_of.get(p.path) or ()
+        ]
+        if not sources:
             free.append(p)
             continue
         if not p.regional:
             raise ConfigError("maps apply to regional parameters", key=f"{p.path}.maps")
+        names = tuple(m.name for m in sources)
+        if len(set(names)) < len(names):
+            raise ConfigError(f"maps of {p.path} have the same name: {names}", key=f"{p.path}.maps")
         arrays = []
-        for name in names:
-            raw = fc_gradient(fc_emp) if name == FC_GRADIENT else read_region_map(name, labels)
-            arrays.append(zscore(raw, name=name))
+        for m in sources:
+            raw = fc_gradient(fc_emp) if m.file is None else read_region_map(m.file, labels)
+            arrays.append(zscore(raw, name=m.name))
         base = FreeParameter(p.path, p.low, p.high, regional=False, scale=p.scale)
         free.append(base)
         for name in names:

@@ -17,26 +17,11 @@ import numpy as np
 
 from ..errors import ConfigError
 from .optimize import FitResult
+from .options import FitOptions
 from .parameters import ParameterSpace, values_to_json
 from .resume import Checkpoint
 
 METHODS = ("adam", "multistart", "cmaes")
-
-
-def optimizer_options(cfg: Mapping) -> dict:
-    """The optax loop's settings from a fit stage's config (``fit_global``,
-    ``fit_regional``): the keyword arguments :func:`~tvbo_pipe.fit.optimize.fit`
-    and :func:`~tvbo_pipe.fit.multistart.fit_multistart` share."""
-    return {
-        "optimizer": cfg["optimizer"],
-        "learning_rate": cfg["learning_rate"],
-        "steps": cfg["steps"],
-        "redraw_noise": cfg["redraw_noise"],
-        "tol": cfg["tol"],
-        "patience": cfg["patience"],
-        "log_every": cfg["log_every"],
-        "grad_mode": cfg.get("grad_mode", "auto"),
-    }
 
 
 def multistart_points(
@@ -140,10 +125,10 @@ def run_method(
             space,
             starts,
             key=key,
+            options=FitOptions.from_config(cfg),
             label=label,
             checkpoint=checkpoint,
             checkpoint_every=cfg.get("checkpoint_every", 10),
-            **optimizer_options(cfg),
         )
         info = {
             "BestStart": ms.best,

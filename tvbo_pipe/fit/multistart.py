@@ -28,6 +28,7 @@ from jax.flatten_util import ravel_pytree
 
 from .explore import sample_points
 from .optimize import FitResult, FitState, make_optimizer, make_step, resolve_grad_mode, strong
+from .options import FitOptions
 from .parameters import ParameterSpace, values_to_json
 from .resume import Checkpoint, Resumer, settings_digest
 
@@ -99,30 +100,27 @@ def fit_multistart(
     starts: Sequence[Mapping],
     *,
     key: jax.Array,
-    optimizer: str = "adam",
-    learning_rate: float = 0.01,
-    steps: int = 100,
-    redraw_noise: bool = False,
-    tol: float = 1e-5,
-    patience: int = 20,
-    log_every: int = 10,
+    options: FitOptions | None = None,
     label: str = "fit",
-    grad_mode: str = "auto",
     checkpoint: Checkpoint | None = None,
     checkpoint_every: int = 10,
+    **overrides,
 ) -> MultiStartResult:
     """Minimise ``loss_fn`` from every start at once (one vmapped optax step).
 
-    Arguments as :func:`~tvbo_pipe.fit.optimize.fit` (a ``checkpoint`` keeps
-    the state of all starts), with ``starts`` a list of starting values
-    ``{path: value}``. Each start has its
+    ``starts`` is a list of starting values ``{path: value}``; ``key``,
+    ``options``, ``label``, ``checkpoint`` (it keeps the state of all starts),
+    ``checkpoint_every`` and ``overrides`` are as for
+    :func:`~tvbo_pipe.fit.optimize.fit`. Each start has its
     own best value, early stopping counter and learning rate; the loop ends
     when every start has stopped improving (``patience``) or after ``steps``.
     """
     if not starts:
         raise ValueError("a multi-start fit needs at least one start")
+    o = FitOptions.of(options, **overrides)
+    steps, tol, patience, log_every = o.steps, o.tol, o.patience, o.log_every
     t0 = time.perf_counter()
-    opt = make_optimizer(optimizer, learning_rate)
+    opt = make_optimizer(o.optimizer, o.learning_rate)
     zero = jnp.asarray(0, jnp.int32)
     states = []
     for s in starts:
@@ -130,8 +128,8 @@ def fit_multistart(
         states.append(strong(FitState(u, opt.init(u), zero, zero)))
     state = stack_trees(states)
     n_free = ravel_pytree(states[0].u)[0].size
-    mode = resolve_grad_mode(grad_mode, n_free)
-    step = make_batched_step(loss_fn, space, opt, grad_mode=mode, redraw_noise=redraw_noise)
+    mode = resolve_grad_mode(o.grad_mode, n_free)
+    step = make_batched_step(loss_fn, space, opt, grad_mode=mode, redraw_noise=o.redraw_noise)
     k_starts = len(starts)
     losses = np.full((steps, k_starts), np.nan)
     accepted = np.zeros((steps, k_starts), dtype=bool)
@@ -145,8 +143,8 @@ def fit_multistart(
         checkpoint,
         settings_digest(
             space=space.describe(),
-            settings={"optimizer": optimizer, "learning_rate": learning_rate, "steps": steps,
-                      "redraw_noise": redraw_noise, "tol": tol, "patience": patience},
+            settings={"optimizer": o.optimizer, "learning_rate": o.learning_rate, "steps": steps,
+                      "redraw_noise": o.redraw_noise, "tol": tol, "patience": patience},
             starts=[values_to_json(s) for s in starts],
         ),
         checkpoint_every,
@@ -205,7 +203,7 @@ def fit_multistart(
         if best_values[i] is None:
             reason, vals = "no finite loss", values_to_json(space.clip_into_bounds(starts[i]))
         else:
-            reason, vals = ("converged" if stopped_at[i] >= 0 else "steps"), best_values[i]
+            reason, vals = ("plateau" if stopped_at[i] >= 0 else "steps"), best_values[i]
         runs.append(
             FitResult(
                 values={p: np.asarray(v) for p, v in vals.items()},

@@ -33,6 +33,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from .options import FitOptions
 from .parameters import ParameterSpace, is_finite_tree, values_to_json
 from .resume import Checkpoint, Resumer, settings_digest
 
@@ -195,18 +196,12 @@ def fit(
     init_values: Mapping,
     *,
     key: jax.Array,
-    optimizer: str = "adam",
-    learning_rate: float = 0.01,
-    steps: int = 100,
-    redraw_noise: bool = False,
-    tol: float = 1e-5,
-    patience: int = 20,
-    log_every: int = 10,
+    options: FitOptions | None = None,
     checkpoint: Checkpoint | None = None,
     checkpoint_every: int = 10,
     progress: bool | None = None,
     label: str = "fit",
-    grad_mode: str = "auto",
+    **overrides,
 ) -> FitResult:
     """Minimise ``loss_fn`` with optax from ``init_values``.
 
@@ -215,27 +210,29 @@ def fit(
         space: The free parameters.
         init_values: Starting values ``{path: value}`` (inside the bounds).
         key: Noise key.
-        optimizer: Name in :data:`OPTIMIZERS`.
-        learning_rate: Step size in unconstrained units.
-        steps: Maximum number of steps.
-        redraw_noise: Draw a new noise realisation every step.
-        tol: Early stopping: stop when the best loss has not improved by more
-            than ``tol`` (relative) for ``patience`` steps.
-        patience: See ``tol``; 0 disables early stopping.
-        log_every: A progress line (loss and parameters) every this many steps.
+        options: Optimiser, learning rate, steps, noise, early stopping
+            (``tol``, ``patience``), logging and gradient mode: a
+            :class:`~tvbo_pipe.fit.options.FitOptions` (default: its defaults).
         checkpoint: Where to keep the fit state every ``checkpoint_every`` steps
             (a :class:`~tvbo_pipe.fit.resume.Checkpoint`, e.g. :class:`tvbo_pipe.io.checkpoint.NpzCheckpoint`);
             ``None`` for nowhere.
         checkpoint_every: Steps between checkpoints.
         progress: Show a progress bar (default: when stderr is a terminal).
         label: Name used in log lines.
-        grad_mode: ``auto`` (forward mode for at most
-            :data:`FORWARD_MODE_MAX_PARAMS` free scalars, else reverse),
-            ``forward`` or ``reverse``.
+        **overrides: Fields of :class:`~tvbo_pipe.fit.options.FitOptions`
+            replacing those of ``options`` (``learning_rate=0.05``, ...).
 
     Returns:
         A :class:`FitResult` with the best values seen.
     """
+    o = FitOptions.of(options, **overrides)
+    optimizer, learning_rate, steps, redraw_noise = (
+        o.optimizer,
+        o.learning_rate,
+        o.steps,
+        o.redraw_noise,
+    )
+    tol, patience, log_every, grad_mode = o.tol, o.patience, o.log_every, o.grad_mode
     t_start = time.perf_counter()
     opt = make_optimizer(optimizer, learning_rate)
     u0 = strong(space.to_unconstrained(space.clip_into_bounds(init_values)))

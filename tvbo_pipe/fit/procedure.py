@@ -29,8 +29,9 @@ from ..connectome import Connectome
 from ..errors import InputError
 from .explore import evaluate, sample_points
 from .maps import build_space, parse_maps
-from .methods import optimizer_options, run_method
+from .methods import run_method
 from .optimize import FitResult, fit
+from .options import FitOptions
 from .parameters import ParameterSpace, parse_free_parameters, values_to_json
 from .problem import FitProblem
 from .resume import Checkpoint
@@ -49,13 +50,17 @@ def apply_values(problem: FitProblem, values: Mapping[str, Any]) -> None:
     problem.state = state
 
 
-def parameter_space(problem: FitProblem, spec, *, regional: bool, key: str, labels=None):
+def parameter_space(
+    problem: FitProblem, spec, *, regional: bool, key: str, labels=None, region_maps=None
+):
     """The free parameters ``spec`` (a stage's ``parameters`` config, named ``key`` in
     errors) over the problem's state; with region ``labels``, regional parameters
-    may be tied to maps (:mod:`tvbo_pipe.fit.maps`)."""
+    may be tied to maps (:mod:`tvbo_pipe.fit.maps`): ``region_maps`` holds them as
+    :func:`~tvbo_pipe.io.region_maps.resolve_region_maps` found them for the
+    subject (default: the maps of ``spec`` as given, TSV paths or ``fc_gradient``)."""
     free = parse_free_parameters(spec, key=key, regional=regional)
     if labels is not None:
-        maps_of = parse_maps(spec, key=key)
+        maps_of = parse_maps(spec, key=key) if region_maps is None else region_maps
         return build_space(free, maps_of, problem.state, labels, np.asarray(problem.fc_emp))
     return ParameterSpace.build(free, problem.state, len(problem.fc_emp))
 
@@ -180,7 +185,7 @@ def gradient_fit(
         checkpoint=checkpoint,
         checkpoint_every=cfg["checkpoint_every"],
         label=label,
-        **optimizer_options(cfg),
+        options=FitOptions.from_config(cfg),
     )
 
 
@@ -195,6 +200,7 @@ def fit_parameters(
     checkpoint: Checkpoint | None,
     label: str,
     subject: str,
+    region_maps: Mapping[str, Any] | None = None,
 ) -> StageFit:
     """Fit the free parameters of stage ``stage`` (``fit_global``, ``fit_regional``).
 
@@ -208,6 +214,8 @@ def fit_parameters(
         checkpoint: Where the fit keeps its state (every method resumes from it).
         label: Name used in log lines.
         subject: Subject label for errors.
+        region_maps: The maps of the regional parameters found for this
+            subject (:func:`~tvbo_pipe.io.region_maps.resolve_region_maps`).
     """
     regional = stage == "fit_regional"
     apply_values(problem, previous)
@@ -217,6 +225,7 @@ def fit_parameters(
         regional=regional,
         key=f"{stage}.parameters",
         labels=conn.labels if regional else None,
+        region_maps=region_maps,
     )
     if regional and cfg.get("uncertainty", {}).get("enabled", False):
         raise InputError(

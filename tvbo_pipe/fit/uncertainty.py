@@ -17,6 +17,35 @@ identifiability warnings do not depend on it.
 
 The Hessian of ``L`` is computed with JAX (forward over forward mode, in the
 parameters' own units) for several noise realisations and averaged.
+
+When that Hessian is not positive definite (the fit ended where the
+noise-averaged loss curves downwards or not at all along some direction: at a
+bifurcation edge, on a ridge, or because two parameters trade off exactly),
+its inverse is no covariance. The covariance is then the Moore-Penrose
+pseudo-inverse of the Hessian restricted to its identifiable subspace: the
+eigen-directions whose curvature is positive and above ``1 /``
+:data:`CONDITION_LIMIT` of the largest,
+
+.. math:: \\Sigma = \\sum_{\\lambda_k > \\epsilon \\lambda_{max}} \\lambda_k^{-1} v_k v_k^T,
+
+and every other direction :math:`v_k` is left out and reported
+(``LeftOutDirections``, with its curvature and ``Kind``: ``flat``, a
+combination the loss does not determine, or ``not a minimum``, where the
+averaged loss curves downwards: at a kink of the fixed-noise loss on a
+bifurcation edge the pathwise second derivative across the edge is large
+and negative although the edge itself is sharply located). This is the standard
+treatment of a rank-deficient information matrix (Rothenberg 1971,
+Econometrica 39:577, "Identification in parametric models": a parameter
+combination is locally identifiable iff the information matrix is regular
+along it; Raue et al. 2009, Bioinformatics 25:1923 for dynamical models): the
+standard errors are finite numbers, *conditional on* the left-out
+directions (the local quadratic model says nothing about the parameters
+along them). It is chosen over a
+Gauss-Newton approximation, which is positive semi-definite by construction,
+because the FC correlation and FCD terms of the loss are not sums of squared
+residuals, and over the Hessian in the unbounded coordinates, which has the
+same inertia at a stationary point. ``Approximation`` in the JSON says which
+covariance was used (``hessian`` or ``pseudo-inverse``).
 """
 
 from __future__ import annotations
@@ -55,6 +84,12 @@ class Laplace:
         realisations: Noise realisations averaged.
         n_obs: ``m`` of the scaling (module docstring).
         warnings: Identifiability problems found.
+        approximation: ``hessian`` (the inverse Hessian) or ``pseudo-inverse``
+            (on the identifiable subspace; module docstring).
+        left_out: The directions left out of the pseudo-inverse, each
+            ``{"Vector": {path: component}, "Curvature": eigenvalue, "Kind":
+            "flat" or "not a minimum"}`` (unit vectors in parameter units;
+            curvature of the scaled negative log-likelihood along them).
     """
 
     names: list[str]
@@ -68,6 +103,8 @@ class Laplace:
     n_obs: int
     loss: float
     warnings: list[str] = field(default_factory=list)
+    approximation: str = "hessian"
+    left_out: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """JSON-able summary (NaN as ``None``)."""
@@ -83,6 +120,8 @@ class Laplace:
 
         return {
             "Method": "Laplace approximation, -log p = (m/2) log(loss)",
+            "Approximation": self.approximation,
+            "LeftOutDirections": self.left_out,
             "Parameters": self.names,
             "Values": dict(zip(self.names, clean(self.values), strict=True)),
             "StandardErrors": dict(
@@ -106,6 +145,64 @@ def hessian_of(fun, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
 
     h, (g, val) = jax.jacfwd(grad_and_value, has_aux=True)(x)
     return val, g, h
+
+
+def covariance_of(
+    hess: np.ndarray, names: list[str]
+) -> tuple[np.ndarray, str, list[dict], list[str]]:
+    """The covariance of a Laplace approximation with precision ``hess``.
+
+    Returns ``(covariance, approximation, left-out directions,
+    warnings)``: the inverse when ``hess`` is positive definite with a
+    condition number up to :data:`CONDITION_LIMIT` (``hessian``), else the
+    pseudo-inverse on the eigen-directions with curvature above
+    ``max curvature / CONDITION_LIMIT`` (``pseudo-inverse``; module
+    docstring); a parameter lying wholly in the left-out directions gets NaN
+    (no standard error). A non-finite ``hess`` gives a NaN covariance.
+    """
+    k = len(names)
+    if not np.all(np.isfinite(hess)):
+        return (
+            np.full((k, k), np.nan),
+            "none",
+            [],
+            ["the Hessian is not finite at the fitted values: no standard errors"],
+        )
+    eig, vec = np.linalg.eigh(0.5 * (hess + hess.T))
+    top = float(np.max(eig))
+    keep = eig > top / CONDITION_LIMIT if top > 0 else np.zeros(k, dtype=bool)
+    if keep.all():
+        return np.linalg.inv(hess), "hessian", [], []
+    directions = []
+    for j in np.flatnonzero(~keep):
+        v = vec[:, j] * np.sign(vec[np.argmax(np.abs(vec[:, j])), j])  # largest component > 0
+        flat = abs(eig[j]) <= abs(top) / CONDITION_LIMIT
+        directions.append(
+            {
+                "Vector": {n: round(float(c), 6) for n, c in zip(names, v, strict=True)},
+                "Curvature": float(eig[j]),
+                "Kind": "flat" if flat else "not a minimum",
+            }
+        )
+    shown = "; ".join(
+        ("not identifiable along " if d["Kind"] == "flat" else "not a minimum along ")
+        + " ".join(f"{c:+.3f} {n}" for n, c in d["Vector"].items())
+        + f" (curvature {d['Curvature']:.3g})"
+        for d in directions
+    )
+    kind = "not positive definite" if eig.min() <= 0 else "near-singular"
+    warnings = [
+        f"the Hessian is {kind} at the fitted values (eigenvalues "
+        f"{np.round(eig, 6).tolist()}): {shown}; standard errors "
+        "from the pseudo-inverse on the other directions (conditional on these)"
+    ]
+    kept = vec[:, keep]
+    cov = (kept / eig[keep]) @ kept.T
+    # a parameter with no component in the identifiable subspace has no standard error
+    alone = np.sum(kept**2, axis=1) < 1e-6
+    cov[alone, :] = np.nan
+    cov[:, alone] = np.nan
+    return cov, "pseudo-inverse", directions, warnings
 
 
 def laplace(
@@ -146,26 +243,11 @@ def laplace(
     m = int(n_obs or problem.fc_emp.shape[0])
     hess = 0.5 * m * (h_loss / loss - np.outer(g, g) / loss**2)
     names = sorted(v0)  # the order of ravel_pytree (dict keys sorted)
-    warnings: list[str] = []
-    eig = np.linalg.eigvalsh(hess) if np.all(np.isfinite(hess)) else np.array([np.nan])
-    k = len(names)
-    cov = np.full((k, k), np.nan)
-    if not np.all(np.isfinite(eig)) or eig.min() <= 0:
-        warnings.append(
-            "the Hessian is not positive definite at the fitted values "
-            f"(eigenvalues {np.round(eig, 6).tolist()}): not a minimum of the loss, "
-            "no standard errors"
-        )
-    else:
-        cond = eig.max() / eig.min()
-        if cond > CONDITION_LIMIT:
-            warnings.append(
-                f"the Hessian is near-singular (condition number {cond:.3g}): "
-                "some combination of parameters is not identifiable"
-            )
-        cov = np.linalg.inv(hess)
+    cov, approximation, directions, warnings = covariance_of(hess, names)
     se = np.sqrt(np.diag(cov))
-    corr = cov / np.outer(se, se)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(se, se)
+    k = len(names)
     for i in range(k):
         for j in range(i + 1, k):
             if np.isfinite(corr[i, j]) and abs(corr[i, j]) > CORRELATION_LIMIT:
@@ -187,4 +269,6 @@ def laplace(
         n_obs=m,
         loss=loss,
         warnings=warnings,
+        approximation=approximation,
+        left_out=directions,
     )

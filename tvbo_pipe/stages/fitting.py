@@ -33,11 +33,13 @@ from ..experiment import Experiment
 from ..export.derivative import fcd_window_keys, simulation_sidecar
 from ..export.figures import exploration_heatmap
 from ..fit.goodness import evaluate_fitted
+from ..fit.maps import parse_maps
 from ..fit.problem import build_problem, fit_experiment
 from ..fit.procedure import apply_values, explore_parameters, fit_parameters, parameter_json
 from ..fit.screening import NAMES, summary
 from ..io.checkpoint import NpzCheckpoint
 from ..io.connectome import load_connectome_outputs
+from ..io.region_maps import resolve_region_maps
 from ..io.relmat import (
     read_json,
     read_relmat,
@@ -199,6 +201,15 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
     previous = previous_values(inputs)
     ckpt = NpzCheckpoint(Path(params["work_dir"]) / f"{subject}_{stage}.ckpt.npz")
     method = cfg.get("method", "adam")
+    key = f"{stage}.parameters"
+    maps = None
+    if stage == "fit_regional":  # maps given as pybids filters are found per subject
+        maps = resolve_region_maps(
+            parse_maps(cfg["parameters"], key=key),
+            bids_dir=params.get("bids_dir"),
+            subject=subject,
+            key=key,
+        )
     sf = fit_parameters(
         problem,
         conn,
@@ -209,6 +220,7 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
         checkpoint=ckpt,
         label=f"{subject} {stage}",
         subject=subject,
+        region_maps=maps,
     )
     result, space = sf.result, sf.space
     _write_trajectory(outputs["trajectory"], space, result)

@@ -196,7 +196,18 @@ def fit_params(stage):
     else:
         sections["observation"] = config["observation"]
         sections[stage] = {k: v for k, v in config[stage].items() if k != "enabled"}
+    if stage == "fit_regional" and map_filters(config[stage]["parameters"]):
+        sections["bids_dir"] = config["bids_dir"]  # maps found per subject by pybids filters
     return stage_params(**sections)
+
+
+def map_filters(parameters):
+    """The maps of fit parameters given as pybids filters (found per subject)."""
+    found = []
+    for spec in parameters.values():
+        maps = (spec.get("maps") or []) if isinstance(spec, dict) else []
+        found += [m for m in ([maps] if isinstance(maps, dict) else maps) if isinstance(m, dict)]
+    return found
 
 
 def fit_cli(wildcards, input, output, threads):
