@@ -94,10 +94,18 @@ def test_filter_maps_need_the_dataset_and_a_name():
     assert split_prefix("sub-01_ses-pre") == ("01", "pre") and split_prefix("sub-x") == ("x", None)
 
 
-def test_the_fit_stage_finds_the_subjects_map(bids):
+def test_the_subjects_map_ties_the_regional_parameter(bids):
+    """The fit stage's path: the filter resolved per subject, then the parameter space."""
     from types import SimpleNamespace
 
-    from tvbo_pipe.stages.fitting import _space
+    from tvbo_pipe.fit.maps import parse_maps
+    from tvbo_pipe.fit.procedure import parameter_space
+
+    def _space(problem, spec, *, subject, bids_dir, key, **kw):
+        maps = resolve_region_maps(
+            parse_maps(spec, key=key), bids_dir=bids_dir, subject=subject, key=key
+        )
+        return parameter_space(problem, spec, key=key, region_maps=maps, **kw)
 
     problem = SimpleNamespace(
         state={"model": {"w": jnp.asarray(0.5), "I_o": jnp.asarray(0.3)}, "coupling": {}},
