@@ -198,7 +198,7 @@ def render_julia(obj: Model | Experiment | str | Path) -> str:
     lines.append(f"tspan = (0.0, {jl(integ.duration)})  # ms")
     saveat = dt
     for m in exp.monitors:
-        if m.type != "Raw" and m.period:
+        if m.kind.periodic and m.period:
             saveat = m.period
             break
     solve_kw = f"dt = {jl(dt)}, adaptive = false, saveat = {jl(saveat)}"
