@@ -263,26 +263,28 @@ class Experiment:
     # ------------------------------------------------------------------ checks
     def validate(self) -> Experiment:
         """Check names and values against the registries; errors list valid choices."""
-        from .models import MODELS
-        from .sim.coupling import COUPLINGS
+        # the registries' names without importing JAX (tvbo_pipe.catalog)
+        from .catalog import names
 
-        if self.model.name not in MODELS:
+        models, couplings = names()["models"], names()["couplings"]
+        if self.model.name not in models:
             raise ConfigError(
-                f"unknown model {self.model.name!r}; valid: {', '.join(MODELS)}", key="model.name"
+                f"unknown model {self.model.name!r}; valid: {', '.join(models)}", key="model.name"
             )
-        model = MODELS[self.model.name]
-        _check_names(self.model.parameters, model.parameter_names, "model.parameters", model.name)
-        if self.coupling.name not in COUPLINGS:
+        name = self.model.name
+        model_params = tuple(models[name]["parameters"])
+        state_names = tuple(models[name]["state_variables"])
+        _check_names(self.model.parameters, model_params, "model.parameters", name)
+        if self.coupling.name not in couplings:
             raise ConfigError(
-                f"unknown coupling {self.coupling.name!r}; valid: {', '.join(COUPLINGS)}",
+                f"unknown coupling {self.coupling.name!r}; valid: {', '.join(couplings)}",
                 key="coupling.name",
             )
-        cpl = COUPLINGS[self.coupling.name]
         _check_names(
             self.coupling.parameters,
-            tuple(p.name for p in cpl.parameters),
+            tuple(couplings[self.coupling.name]["parameters"]),
             "coupling.parameters",
-            cpl.name,
+            self.coupling.name,
         )
         _choice(self.integration.method, INTEGRATORS, "integration.method")
         _choice(
@@ -305,9 +307,7 @@ class Experiment:
         if noise is not None:
             _choice(noise.convention, NOISE_CONVENTIONS, "integration.noise.convention")
             if isinstance(noise.sigma, Mapping):
-                _check_names(
-                    noise.sigma, model.state_variable_names, "integration.noise.sigma", model.name
-                )
+                _check_names(noise.sigma, state_names, "integration.noise.sigma", name)
         if not self.monitors:
             raise ConfigError("at least one monitor is needed", key="monitors")
         seen = set()
@@ -319,10 +319,9 @@ class Experiment:
             if m.type == "Bold":
                 _choice(m.hrf, HRF_KERNELS, f"{key}.hrf")
             for v in m.variables:
-                if v not in model.state_variable_names:
+                if v not in state_names:
                     raise ConfigError(
-                        f"{model.name} has no state variable {v!r}; valid: "
-                        f"{', '.join(model.state_variable_names)}",
+                        f"{name} has no state variable {v!r}; valid: {', '.join(state_names)}",
                         key=f"{key}.variables",
                     )
             if m.name in seen:
@@ -331,9 +330,9 @@ class Experiment:
         _choice(self.initial_conditions.type, INITIAL_CONDITIONS, "initial_conditions.type")
         _check_names(
             self.initial_conditions.values,
-            model.state_variable_names,
+            state_names,
             "initial_conditions.values",
-            model.name,
+            name,
         )
         return self
 
