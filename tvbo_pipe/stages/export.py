@@ -86,7 +86,7 @@ def subject_run(root: str | Path, prefix: str, *, atlas: str, params: Mapping[st
     from ..models import get_model
 
     def p(name: str) -> Path:
-        return layout.subject_path(name, root, prefix=prefix, atlas=atlas)
+        return layout.subject_path(name, root, prefix=prefix, atlas=atlas, task=params["task"])
 
     def existing(*names: str) -> list[Path]:
         return [p(n) for n in names if p(n).is_file()]
@@ -487,7 +487,9 @@ def _group_verdict(root: Path, prefix: str, record: Mapping, gof: Mapping, param
     stage_jsons = {
         s["Stage"]: _json(root / s["Source"].removeprefix("bids::")) for s in record["Stages"]
     }
-    fc_path = layout.subject_path("sim_fc", root, prefix=prefix, atlas=params["atlas"])
+    fc_path = layout.subject_path(
+        "sim_fc", root, prefix=prefix, atlas=params["atlas"], task=params["task"]
+    )
     fc_sim = read_relmat(fc_path)[0] if fc_path.is_file() else None
     ks_flag = float(params.get("simulate_fitted", {}).get("fcd_ks_flag", 0.5))
     return subject_verdict(gof, record, stage_jsons, fc_sim=fc_sim, fcd_ks_flag=ks_flag)
