@@ -30,4 +30,5 @@ for _stage in pipeline.STAGES:
         resources:
             **stage_resources(_stage.name),
         shell:
-            f"tvbo-pipe run {_stage.name} {{params.cli}} --params {{params.config:q}} --log {{log:q}}"
+            # {rule}, not the loop variable: Snakemake formats the command when the job runs
+            "tvbo-pipe run {rule} {params.cli} --params {params.config:q} --log {log:q}"
