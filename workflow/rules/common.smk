@@ -114,12 +114,12 @@ def stage_params(name):
 
 
 def stage_cli(name):
-    """Params function: --in/--out/--subject/--threads/--jax-cache flags, and the
-    places the stage is given on the command line (see cli_args)."""
+    """Params function: the stage name, then its --in/--out/--subject/--threads/
+    --jax-cache flags and the places it is given on the command line (cli_args)."""
     extra = dict(PLACE_FLAGS[p] for p in pipeline.stage(name).cli)
 
     def cli(wildcards, input, output, threads):
-        return cli_args(wildcards, input, output, threads, extra)
+        return f"{name} {cli_args(wildcards, input, output, threads, extra)}"
 
     return cli
 

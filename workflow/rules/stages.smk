@@ -30,5 +30,6 @@ for _stage in pipeline.STAGES:
         resources:
             **stage_resources(_stage.name),
         shell:
-            # {rule}, not the loop variable: Snakemake formats the command when the job runs
-            "tvbo-pipe run {rule} {params.cli} --params {params.config:q} --log {log:q}"
+            # params.cli starts with the stage name (the loop variable is gone when
+            # Snakemake formats the command of a job)
+            "tvbo-pipe run {params.cli} --params {params.config:q} --log {log:q}"
