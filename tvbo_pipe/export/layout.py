@@ -1,12 +1,17 @@
-"""Every file the workflow writes, declared in one place.
+"""Every file the workflow writes, declared in one place, by its BIDS entities.
 
-Patterns are relative to the derivative dataset root (``output_dir``) and use
-``{subdir}`` (``sub-01`` or ``sub-01/ses-1``), ``{prefix}`` (``sub-01`` or
-``sub-01_ses-1``), ``{atlas}`` and, for dataset-level model files,
-``{model}``. Snakemake rules take their outputs from here, and a test
-compares the demo's output tree against it, so a file that is not declared
-here cannot appear. :func:`enabled_outputs` says which of them a given
-configuration writes.
+:data:`SUBJECT_OUTPUTS` (per subject-session) and
+:data:`DATASET_ENTITY_OUTPUTS` declare each output by its datatype folder,
+entities, suffix and extension; :func:`tvbo_pipe.export.paths.bids_path`
+spells every name, entities in the BIDS order. ``{atlas}``, ``{task}`` (the
+task of the input's functional runs) and ``{model}`` are filled from the run.
+:func:`pattern` gives Snakemake patterns with the wildcards ``{subdir}``
+(``sub-01`` or ``sub-01/ses-1``) and ``{prefix}`` (``sub-01`` or
+``sub-01_ses-1``); :func:`subject_path` and :func:`dataset_path` concrete
+paths. Which stage writes which output, and when, is declared in
+:mod:`tvbo_pipe.pipeline`; :func:`enabled_outputs` says which a given
+configuration writes. A test compares the demo's output tree against this
+declaration, so a file that is not declared here cannot appear.
 
 File names carry no timestamps and no random ids; the same inputs give the
 same bytes, except for what :data:`VOLATILE_OUTPUTS` and
@@ -120,6 +125,7 @@ for _name, _of in (
     ("gof", "fitted_experiment"),
 ):
     SUBJECT_OUTPUTS[_name] = SUBJECT_OUTPUTS[_of].sidecar()
+del _name, _of
 
 #: Dataset-level files whose names BIDS (or tvbo_pipe's code/ folder) fixes.
 DATASET_FILES: dict[str, str] = {
@@ -169,6 +175,7 @@ DATASET_FILE_OUTPUTS: tuple[str, ...] = tuple(
 #: The outputs of the export stage (one job per subject-session).
 EXPORT_OUTPUTS: tuple[str, ...] = tuple(p.output for p in pipeline.stage("export").outputs)
 
+
 #: Lines of the derivative's ``.bidsignore``: only the file kinds that no
 #: released BIDS version defines (BIDS 1.11.1, the schema of
 #: bids-validator-deno 3): BEP017 relationship matrices, region time series,
@@ -177,16 +184,22 @@ EXPORT_OUTPUTS: tuple[str, ...] = tuple(p.output for p in pipeline.stage("export
 #: description, README, participants, the ``*_dseg.tsv`` node maps) is
 #: checked. Folders are named without a trailing slash: bids-validator-deno
 #: then ignores the folder too.
+def _kind(name: str) -> str:
+    """The ``.bidsignore`` glob of the kind of file output ``name`` is (``*_relmat.json``)."""
+    out = SUBJECT_OUTPUTS[name]
+    return f"*_{out.suffix}{out.extension}"
+
+
 BIDSIGNORE = (
-    "*_relmat.dense.tsv",
-    "*_relmat.json",
-    "*_timeseries.tsv",
-    "*_timeseries.json",
+    _kind("sc_weights"),
+    _kind("sc_weights_json"),
+    _kind("sim_bold"),
+    _kind("sim_bold_json"),
     "model",
     "figures",
     "prov",
     "group",
-    "*_report.html",
+    _kind("report"),
 )
 
 
