@@ -3,8 +3,8 @@
 # and the dataset files): inputs, outputs, params and resources come from the
 # declaration; each job runs `tvbo-pipe run STAGE`, one stage function of
 # tvbo_pipe.stages. A stage without declared resources is a local rule (run
-# by Snakemake itself, not submitted to a cluster). A stage that is switched off keeps its rule; no target
-# asks for its outputs.
+# by Snakemake itself, not submitted to a cluster). A stage that is switched
+# off keeps its rule; no target asks for its outputs.
 
 
 for _stage in pipeline.STAGES:
