@@ -17,10 +17,7 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/connectome.smk"
-include: "workflow/rules/empirical_fc.smk"
-include: "workflow/rules/fitting.smk"
-include: "workflow/rules/export.smk"
+include: "workflow/rules/stages.smk"
 
 
 rule all:
@@ -45,4 +42,3 @@ localrules:
     all,
     participant,
     group,
-    dataset_description,

@@ -85,6 +85,9 @@ _EXPORTS: dict[str, str] = {
     "eq_lems": "tvbo_pipe.export.lems",
     "param_lems": "tvbo_pipe.export.lems",
     "experiment_from_lems": "tvbo_pipe.export.lems",
+    "bids_path": "tvbo_pipe.export.paths",
+    # the workflow's stages, declared once
+    "STAGES": "tvbo_pipe.pipeline",
 }
 
 __all__ = ["__version__", *_EXPORTS]

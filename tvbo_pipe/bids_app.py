@@ -362,9 +362,9 @@ def snakemake_command(args: argparse.Namespace, extra: Sequence[str]) -> tuple[l
     if args.omp_nthreads is not None:
         if args.omp_nthreads < 1:
             raise SystemExit("error: --omp-nthreads must be at least 1")
-        from .stages import STAGES
+        from .pipeline import BY_NAME  # the rules, without importing the stages (JAX)
 
-        cmd += ["--set-threads", *(f"{rule}={args.omp_nthreads}" for rule in STAGES)]
+        cmd += ["--set-threads", *(f"{rule}={args.omp_nthreads}" for rule in BY_NAME)]
     if args.verbose >= 2:
         cmd.append("--verbose")
     cmd += [a for a in extra if a != "--"]

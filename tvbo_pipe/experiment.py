@@ -268,6 +268,7 @@ class Experiment:
     # ------------------------------------------------------------------ checks
     def validate(self) -> Experiment:
         """Check names and values against the registries; errors list valid choices."""
+        # the registries import no JAX (models/lazy_jax.py): the Snakefile validates at DAG time
         from .models import MODELS
         from .sim.coupling import COUPLINGS
 
@@ -276,18 +277,18 @@ class Experiment:
                 f"unknown model {self.model.name!r}; valid: {', '.join(MODELS)}", key="model.name"
             )
         model = MODELS[self.model.name]
-        _check_names(self.model.parameters, model.parameter_names, "model.parameters", model.name)
+        name, state_names = model.name, tuple(model.state_variable_names)
+        _check_names(self.model.parameters, model.parameter_names, "model.parameters", name)
         if self.coupling.name not in COUPLINGS:
             raise ConfigError(
                 f"unknown coupling {self.coupling.name!r}; valid: {', '.join(COUPLINGS)}",
                 key="coupling.name",
             )
-        cpl = COUPLINGS[self.coupling.name]
         _check_names(
             self.coupling.parameters,
-            tuple(p.name for p in cpl.parameters),
+            tuple(p.name for p in COUPLINGS[self.coupling.name].parameters),
             "coupling.parameters",
-            cpl.name,
+            self.coupling.name,
         )
         _choice(self.integration.method, INTEGRATORS, "integration.method")
         _choice(
@@ -310,9 +311,7 @@ class Experiment:
         if noise is not None:
             _choice(noise.convention, NOISE_CONVENTIONS, "integration.noise.convention")
             if isinstance(noise.sigma, Mapping):
-                _check_names(
-                    noise.sigma, model.state_variable_names, "integration.noise.sigma", model.name
-                )
+                _check_names(noise.sigma, state_names, "integration.noise.sigma", name)
         if not self.monitors:
             raise ConfigError("at least one monitor is needed", key="monitors")
         seen = set()
@@ -324,10 +323,9 @@ class Experiment:
             if m.kind.bold:
                 _choice(m.hrf, m.kind.hrf_kernels, f"{key}.hrf")
             for v in m.variables:
-                if v not in model.state_variable_names:
+                if v not in state_names:
                     raise ConfigError(
-                        f"{model.name} has no state variable {v!r}; valid: "
-                        f"{', '.join(model.state_variable_names)}",
+                        f"{name} has no state variable {v!r}; valid: {', '.join(state_names)}",
                         key=f"{key}.variables",
                     )
             if m.name in seen:
@@ -336,9 +334,9 @@ class Experiment:
         _choice(self.initial_conditions.type, INITIAL_CONDITIONS, "initial_conditions.type")
         _check_names(
             self.initial_conditions.values,
-            model.state_variable_names,
+            state_names,
             "initial_conditions.values",
-            model.name,
+            name,
         )
         return self
 

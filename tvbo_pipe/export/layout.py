@@ -1,12 +1,17 @@
-"""Every file the workflow writes, declared in one place.
+"""Every file the workflow writes, declared in one place, by its BIDS entities.
 
-Patterns are relative to the derivative dataset root (``output_dir``) and use
-``{subdir}`` (``sub-01`` or ``sub-01/ses-1``), ``{prefix}`` (``sub-01`` or
-``sub-01_ses-1``), ``{atlas}`` and, for dataset-level model files,
-``{model}``. Snakemake rules take their outputs from here, and a test
-compares the demo's output tree against it, so a file that is not declared
-here cannot appear. :func:`enabled_outputs` says which of them a given
-configuration writes.
+:data:`SUBJECT_OUTPUTS` (per subject-session) and
+:data:`DATASET_ENTITY_OUTPUTS` declare each output by its datatype folder,
+entities, suffix and extension; :func:`tvbo_pipe.export.paths.bids_path`
+spells every name, entities in the BIDS order. ``{atlas}``, ``{task}`` (the
+task of the input's functional runs) and ``{model}`` are filled from the run.
+:func:`pattern` gives Snakemake patterns with the wildcards ``{subdir}``
+(``sub-01`` or ``sub-01/ses-1``) and ``{prefix}`` (``sub-01`` or
+``sub-01_ses-1``); :func:`subject_path` and :func:`dataset_path` concrete
+paths. Which stage writes which output, and when, is declared in
+:mod:`tvbo_pipe.pipeline`; :func:`enabled_outputs` says which a given
+configuration writes. A test compares the demo's output tree against this
+declaration, so a file that is not declared here cannot appear.
 
 File names carry no timestamps and no random ids; the same inputs give the
 same bytes, except for what :data:`VOLATILE_OUTPUTS` and
@@ -17,62 +22,113 @@ timestamps).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import pipeline
+from .paths import bids_name, bids_path
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output file, declared by its BIDS entities.
+
+    Attributes:
+        suffix: BIDS suffix (``relmat``, ``timeseries``, ``param``...).
+        extension: With its leading dot.
+        datatype: Folder below the subject (or the dataset) root, or ``None``.
+        entities: Entity labels; ``"{atlas}"``, ``"{task}"`` and ``"{model}"``
+            are filled from the run (the task from the input's functional
+            runs; left out when they have none). Subject outputs get ``sub``
+            and ``ses`` from the subject-session.
+    """
+
+    suffix: str
+    extension: str
+    datatype: str | None = None
+    entities: Mapping[str, str] = field(default_factory=dict)
+
+    def sidecar(self) -> Output:
+        """The JSON sidecar of this file (same entities and suffix)."""
+        return replace(self, extension=".json")
+
+
+def _relmat(datatype: str, **entities: str) -> Output:
+    return Output("relmat", ".dense.tsv", datatype, entities)
+
+
+def _out(suffix: str, extension: str, datatype: str | None = None, **entities: str) -> Output:
+    return Output(suffix, extension, datatype, entities)
+
+
+_SC = {"atlas": "{atlas}"}
+_FUNC = {"task": "{task}", "atlas": "{atlas}"}
+_PEARSON = {**_FUNC, "meas": "pearsonCorrelation"}
+_FCD = {**_FUNC, "meas": "fcd"}
+
 #: Per subject-session outputs.
-SUBJECT_OUTPUTS: dict[str, str] = {
+SUBJECT_OUTPUTS: dict[str, Output] = {
     # connectome stage: the SC used (BEP017 relmats) and its node map
-    "sc_weights": "{subdir}/dwi/{prefix}_atlas-{atlas}_meas-weight_relmat.dense.tsv",
-    "sc_weights_json": "{subdir}/dwi/{prefix}_atlas-{atlas}_meas-weight_relmat.json",
-    "sc_lengths": "{subdir}/dwi/{prefix}_atlas-{atlas}_meas-tractLength_relmat.dense.tsv",
-    "sc_lengths_json": "{subdir}/dwi/{prefix}_atlas-{atlas}_meas-tractLength_relmat.json",
+    "sc_weights": _relmat("dwi", **_SC, meas="weight"),
+    "sc_lengths": _relmat("dwi", **_SC, meas="tractLength"),
     # empirical FC stage
-    "empirical_fc": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-empirical_relmat.dense.tsv",
-    "empirical_fc_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-empirical_relmat.json",
-    "empirical_fc_heldout": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-heldout_relmat.dense.tsv",
-    "empirical_fc_heldout_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-heldout_relmat.json",
-    "empirical_fcd": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-empirical_relmat.dense.tsv",
-    "empirical_fcd_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-empirical_relmat.json",
-    # fitting stages
-    "explore_table": "{subdir}/model/{prefix}_desc-explore_grid.tsv",
-    # a stage's result (best values, loss) is the JSON sidecar of its table
-    "explore_best": "{subdir}/model/{prefix}_desc-explore_grid.json",
-    "explore_heatmap": "{subdir}/figures/{prefix}_desc-explore_heatmap.png",
-    "fit_global_params": "{subdir}/model/{prefix}_desc-global_trajectory.json",
-    "fit_global_trajectory": "{subdir}/model/{prefix}_desc-global_trajectory.tsv",
-    "fit_regional_params": "{subdir}/model/{prefix}_desc-regional_trajectory.json",
-    "fit_regional_trajectory": "{subdir}/model/{prefix}_desc-regional_trajectory.tsv",
+    "empirical_fc": _relmat("func", **_PEARSON, desc="empirical"),
+    "empirical_fc_heldout": _relmat("func", **_PEARSON, desc="heldout"),
+    "empirical_fcd": _relmat("func", **_FCD, desc="empirical"),
+    # fitting stages; a stage's result (best values, loss) is the JSON
+    # sidecar of its table
+    "explore_table": _out("grid", ".tsv", "model", desc="explore"),
+    "explore_heatmap": _out("heatmap", ".png", "figures", desc="explore"),
+    "fit_global_trajectory": _out("trajectory", ".tsv", "model", desc="global"),
+    "fit_regional_trajectory": _out("trajectory", ".tsv", "model", desc="regional"),
     # final simulation
-    "sim_bold": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_desc-simulated_timeseries.tsv",
-    "sim_bold_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_desc-simulated_timeseries.json",
-    "sim_fc": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-simulated_relmat.dense.tsv",
-    "sim_fc_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-pearsonCorrelation_desc-simulated_relmat.json",
-    "sim_fcd": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-simulated_relmat.dense.tsv",
-    "sim_fcd_json": "{subdir}/func/{prefix}_task-rest_atlas-{atlas}_meas-fcd_desc-simulated_relmat.json",
+    "sim_bold": _out("timeseries", ".tsv", "func", **_FUNC, desc="simulated"),
+    "sim_fc": _relmat("func", **_PEARSON, desc="simulated"),
+    "sim_fcd": _relmat("func", **_FCD, desc="simulated"),
     # the goodness of fit is the JSON sidecar of the fitted experiment
-    "gof": "{subdir}/model/{prefix}_desc-fitted_experiment.json",
-    "fitted_experiment": "{subdir}/model/{prefix}_desc-fitted_experiment.yaml",
+    "fitted_experiment": _out("experiment", ".yaml", "model", desc="fitted"),
     # export stage: node map (BIDS segmentation look-up table: index, name),
     # BEP034 parameters, figures, report, provenance
-    "sc_nodeindices": "{subdir}/dwi/{prefix}_atlas-{atlas}_dseg.tsv",
-    "fitted_param_xml": "{subdir}/model/{prefix}_desc-fitted_param.xml",
-    "fitted_param": "{subdir}/model/{prefix}_desc-fitted_param.json",
-    "fig_fc": "{subdir}/figures/{prefix}_desc-fc_matrix.png",
-    "fig_fc_scatter": "{subdir}/figures/{prefix}_desc-fc_scatter.png",
-    "fig_loss": "{subdir}/figures/{prefix}_desc-loss_curve.png",
-    "fig_regional": "{subdir}/figures/{prefix}_desc-regional_profile.png",
-    "fig_bold": "{subdir}/figures/{prefix}_desc-bold_traces.png",
-    "fig_gof": "{subdir}/figures/{prefix}_desc-gof_bar.png",
+    "sc_nodeindices": _out("dseg", ".tsv", "dwi", **_SC),
+    "fitted_param_xml": _out("param", ".xml", "model", desc="fitted"),
+    "fitted_param": _out("param", ".json", "model", desc="fitted"),
+    "fig_fc": _out("matrix", ".png", "figures", desc="fc"),
+    "fig_fc_scatter": _out("scatter", ".png", "figures", desc="fc"),
+    "fig_loss": _out("curve", ".png", "figures", desc="loss"),
+    "fig_regional": _out("profile", ".png", "figures", desc="regional"),
+    "fig_bold": _out("traces", ".png", "figures", desc="bold"),
+    "fig_gof": _out("bar", ".png", "figures", desc="gof"),
     # report additions (issue 12): FCD figure
-    "fig_fcd": "{subdir}/figures/{prefix}_desc-fcd_matrix.png",
-    "report": "{subdir}/{prefix}_desc-fit_report.html",
-    "provenance": "{subdir}/prov/{prefix}_desc-openminds_prov.jsonld",
+    "fig_fcd": _out("matrix", ".png", "figures", desc="fcd"),
+    "report": _out("report", ".html", None, desc="fit"),
+    "provenance": _out("prov", ".jsonld", "prov", desc="openminds"),
 }
+# JSON sidecars: `<name>_json`, and the stage results named for what they hold
+for _name in (
+    "sc_weights",
+    "sc_lengths",
+    "empirical_fc",
+    "empirical_fc_heldout",
+    "empirical_fcd",
+    "sim_bold",
+    "sim_fc",
+    "sim_fcd",
+):
+    SUBJECT_OUTPUTS[f"{_name}_json"] = SUBJECT_OUTPUTS[_name].sidecar()
+for _name, _of in (
+    ("explore_best", "explore_table"),
+    ("fit_global_params", "fit_global_trajectory"),
+    ("fit_regional_params", "fit_regional_trajectory"),
+    ("gof", "fitted_experiment"),
+):
+    SUBJECT_OUTPUTS[_name] = SUBJECT_OUTPUTS[_of].sidecar()
+del _name, _of
 
-#: Dataset-level outputs.
-DATASET_OUTPUTS: dict[str, str] = {
+#: Dataset-level files whose names BIDS (or tvbo_pipe's code/ folder) fixes.
+DATASET_FILES: dict[str, str] = {
     "dataset_description": "dataset_description.json",
     "readme": "README.md",
     "participants": "participants.tsv",
@@ -82,31 +138,22 @@ DATASET_OUTPUTS: dict[str, str] = {
     "code_experiment": "code/experiment.yaml",
     "code_pybids_config": "code/pybids_config.json",
     "code_validator_config": "code/bids_validator_config.json",
-    "machine_code": "code/desc-{model}_simulate.py",
-    "model_eq": "model/desc-{model}_eq.xml",
-    "model_report": "model/desc-{model}_report.md",
-    "group_table": "group/desc-fit_summary.tsv",
-    "group_table_json": "group/desc-fit_summary.json",
-    "group_figure": "group/desc-fit_summary.png",
-    "group_report": "group/desc-fit_report.html",
-    "group_provenance": "prov/desc-openminds_prov.jsonld",
 }
 
-#: The outputs of the export stage (one rule per subject-session).
-EXPORT_OUTPUTS = (
-    "sc_nodeindices",
-    "fitted_param_xml",
-    "fitted_param",
-    "fig_fc",
-    "fig_fc_scatter",
-    "fig_loss",
-    "fig_regional",
-    "fig_bold",
-    "fig_gof",
-    "fig_fcd",
-    "report",
-    "provenance",
-)
+#: Dataset-level outputs with BIDS entity names.
+DATASET_ENTITY_OUTPUTS: dict[str, Output] = {
+    "machine_code": _out("simulate", ".py", "code", desc="{model}"),
+    "model_eq": _out("eq", ".xml", "model", desc="{model}"),
+    "model_report": _out("report", ".md", "model", desc="{model}"),
+    "group_table": _out("summary", ".tsv", "group", desc="fit"),
+    "group_table_json": _out("summary", ".json", "group", desc="fit"),
+    "group_figure": _out("summary", ".png", "group", desc="fit"),
+    "group_report": _out("report", ".html", "group", desc="fit"),
+    "group_provenance": _out("prov", ".jsonld", "prov", desc="openminds"),
+}
+
+#: Every dataset-level output name.
+DATASET_OUTPUTS: tuple[str, ...] = (*DATASET_FILES, *DATASET_ENTITY_OUTPUTS)
 
 #: Outputs whose bytes may differ between two runs on the same inputs: they
 #: hold run times or the provenance record's timestamps.
@@ -121,16 +168,13 @@ VOLATILE_JSON_KEYS = frozenset({"Seconds"})
 
 #: The dataset-level files of the ``dataset_files`` stage: written at the
 #: BIDS-app participant level too, so that its output is a valid dataset.
-DATASET_FILE_OUTPUTS = (
-    "readme",
-    "participants",
-    "participants_json",
-    "bidsignore",
-    "code_config",
-    "code_experiment",
-    "code_pybids_config",
-    "code_validator_config",
+DATASET_FILE_OUTPUTS: tuple[str, ...] = tuple(
+    p.output for p in pipeline.stage("dataset_files").outputs
 )
+
+#: The outputs of the export stage (one job per subject-session).
+EXPORT_OUTPUTS: tuple[str, ...] = tuple(p.output for p in pipeline.stage("export").outputs)
+
 
 #: Lines of the derivative's ``.bidsignore``: only the file kinds that no
 #: released BIDS version defines (BIDS 1.11.1, the schema of
@@ -140,16 +184,22 @@ DATASET_FILE_OUTPUTS = (
 #: description, README, participants, the ``*_dseg.tsv`` node maps) is
 #: checked. Folders are named without a trailing slash: bids-validator-deno
 #: then ignores the folder too.
+def _kind(name: str) -> str:
+    """The ``.bidsignore`` glob of the kind of file output ``name`` is (``*_relmat.json``)."""
+    out = SUBJECT_OUTPUTS[name]
+    return f"*_{out.suffix}{out.extension}"
+
+
 BIDSIGNORE = (
-    "*_relmat.dense.tsv",
-    "*_relmat.json",
-    "*_timeseries.tsv",
-    "*_timeseries.json",
+    _kind("sc_weights"),
+    _kind("sc_weights_json"),
+    _kind("sim_bold"),
+    _kind("sim_bold_json"),
     "model",
     "figures",
     "prov",
     "group",
-    "*_report.html",
+    _kind("report"),
 )
 
 
@@ -173,29 +223,83 @@ WILDCARD_CONSTRAINTS = {
 }
 
 
-def pattern(name: str, root: str | Path, *, atlas: str, model: str | None = None) -> str:
-    """The Snakemake output pattern of ``name`` (wildcards ``{subdir}``, ``{prefix}`` kept)."""
-    rel = SUBJECT_OUTPUTS.get(name) or DATASET_OUTPUTS[name]
-    rel = rel.replace("{atlas}", atlas)
-    if model is not None:
-        rel = rel.replace("{model}", model)
-    return str(Path(root) / rel)
+def _split(prefix: str) -> dict[str, str | None]:
+    """``sub-01_ses-1`` -> ``{"sub": "01", "ses": "1"}``."""
+    m = re.fullmatch(r"sub-([a-zA-Z0-9]+)(?:_ses-([a-zA-Z0-9]+))?", prefix)
+    if m is None:
+        raise ValueError(f"not a subject-session prefix (sub-<label>[_ses-<label>]): {prefix!r}")
+    return {"sub": m[1], "ses": m[2]}
 
 
-def subject_path(name: str, root: str | Path, *, prefix: str, atlas: str) -> Path:
-    """The concrete path of output ``name`` for one subject-session prefix."""
-    subdir = prefix.replace("_ses-", "/ses-")
-    return Path(root) / SUBJECT_OUTPUTS[name].format(subdir=subdir, prefix=prefix, atlas=atlas)
+def _entities(out: Output, fill: Mapping[str, str | None]) -> dict[str, str | None]:
+    """``out``'s entities with ``{atlas}``, ``{task}``, ``{model}`` filled (``None``: left out)."""
+    entities: dict[str, str | None] = {}
+    for key, value in out.entities.items():
+        if value.startswith("{") and value.endswith("}"):
+            field_name = value[1:-1]
+            if field_name not in fill:
+                raise ValueError(f"this output's {key}- needs the {field_name}")
+            value = fill[field_name]
+        entities[key] = value
+    return entities
+
+
+def pattern(
+    name: str,
+    root: str | Path,
+    *,
+    atlas: str,
+    task: str | None = "rest",
+    model: str | None = None,
+) -> str:
+    """The Snakemake output pattern of ``name`` (wildcards ``{subdir}``, ``{prefix}`` kept).
+
+    Args:
+        name: A declared output.
+        root: The derivative dataset root.
+        atlas: The atlas label.
+        task: The task label of the functional runs (:func:`tvbo_pipe.io.bids.dataset_task`;
+            ``None`` when they have none).
+        model: The model name (dataset-level model files).
+    """
+    if name in DATASET_FILES or name in DATASET_ENTITY_OUTPUTS:
+        return str(dataset_path(name, root, model=model))
+    out = SUBJECT_OUTPUTS[name]
+    entities = _entities(out, {"atlas": atlas, "task": task})
+    folder = Path(root) / "{subdir}"
+    if out.datatype:
+        folder = folder / out.datatype
+    return str(
+        folder / ("{prefix}_" + bids_name(suffix=out.suffix, extension=out.extension, **entities))
+    )
+
+
+def subject_path(
+    name: str, root: str | Path, *, prefix: str, atlas: str, task: str | None = "rest"
+) -> Path:
+    """The concrete path of output ``name`` for one subject-session prefix.
+
+    ``task``: the task label of the functional runs (``None``: none), as
+    :func:`pattern`; the default is the resting-state label of the demo.
+    """
+    out = SUBJECT_OUTPUTS[name]
+    entities = {**_split(prefix), **_entities(out, {"atlas": atlas, "task": task})}
+    return bids_path(
+        root, datatype=out.datatype, suffix=out.suffix, extension=out.extension, **entities
+    )
 
 
 def dataset_path(name: str, root: str | Path, *, model: str | None = None) -> Path:
     """The concrete path of dataset-level output ``name``."""
-    rel = DATASET_OUTPUTS[name]
-    if "{model}" in rel:
-        if model is None:
-            raise ValueError(f"output {name!r} needs the model name")
-        rel = rel.replace("{model}", model)
-    return Path(root) / rel
+    if name in DATASET_FILES:
+        return Path(root) / DATASET_FILES[name]
+    out = DATASET_ENTITY_OUTPUTS[name]
+    if "{model}" in out.entities.values() and model is None:
+        raise ValueError(f"output {name!r} needs the model name")
+    entities = _entities(out, {"model": model})
+    return bids_path(
+        root, datatype=out.datatype, suffix=out.suffix, extension=out.extension, **entities
+    )
 
 
 def dataset_root(name: str, path: str | os.PathLike, *, prefix: str | None = None) -> Path:
@@ -209,12 +313,11 @@ def dataset_root(name: str, path: str | os.PathLike, *, prefix: str | None = Non
     if name in SUBJECT_OUTPUTS:
         if prefix is None:
             raise ValueError(f"output {name!r} is per subject: give its prefix")
-        subdir = prefix.replace("_ses-", "/ses-")
-        rel = SUBJECT_OUTPUTS[name].format(subdir=subdir, prefix=prefix, atlas="x")
+        rel = subject_path(name, "", prefix=prefix, atlas="x", task="x")
     else:
-        rel = DATASET_OUTPUTS[name]
+        rel = dataset_path(name, "", model="x")
     parents = Path(os.path.abspath(path)).parents
-    depth = len(Path(rel).parts)
+    depth = len(rel.parts)
     return parents[min(depth, len(parents)) - 1]
 
 
@@ -231,79 +334,55 @@ def bids_uri(path: str | os.PathLike, root: str | os.PathLike) -> str:
 def enabled_outputs(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """The outputs a run with ``config`` (validated, defaults filled) writes.
 
+    Derived from the workflow declaration (:func:`tvbo_pipe.pipeline.enabled_outputs`).
+
     Returns:
         ``(subject_names, dataset_names)``: names of :data:`SUBJECT_OUTPUTS`
         written for every subject-session and of :data:`DATASET_OUTPUTS`
         written once, JSON sidecars included.
     """
-    fcd = config["empirical_fc"]["fcd"]["enabled"]
-    subject = [
-        "sc_weights",
-        "sc_weights_json",
-        "sc_lengths",
-        "sc_lengths_json",
-        "empirical_fc",
-        "empirical_fc_json",
-    ]
-    if config["empirical_fc"].get("holdout_runs"):
-        subject += ["empirical_fc_heldout", "empirical_fc_heldout_json"]
-    if fcd:
-        subject += ["empirical_fcd", "empirical_fcd_json"]
-    if config["explore"]["enabled"]:
-        subject += ["explore_table", "explore_best", "explore_heatmap"]
-    for stage in ("fit_global", "fit_regional"):
-        if config[stage]["enabled"]:
-            subject += [f"{stage}_params", f"{stage}_trajectory"]
-    dataset = [
-        "dataset_description",
-        *DATASET_FILE_OUTPUTS,
-    ]
-    if config["simulate_fitted"]["enabled"]:
-        subject += ["sim_bold", "sim_bold_json", "sim_fc", "sim_fc_json", "gof"]
-        subject += ["fitted_experiment"]
-        if fcd:
-            subject += ["sim_fcd", "sim_fcd_json"]
-        subject += list(EXPORT_OUTPUTS)
-        dataset += [
-            "machine_code",
-            "model_eq",
-            "model_report",
-            "group_table",
-            "group_table_json",
-            "group_figure",
-            "group_report",
-            "group_provenance",
-        ]
-    return subject, dataset
+    return pipeline.enabled_outputs(config)
 
 
 def expected_files(
-    config: Mapping[str, Any], root: str | Path, prefixes, *, model: str
+    config: Mapping[str, Any],
+    root: str | Path,
+    prefixes: Iterable[str],
+    *,
+    model: str,
+    task: str | None = "rest",
 ) -> dict[Path, str]:
-    """Every file a run with ``config`` writes under ``root``, mapped to its output name."""
+    """Every file a run with ``config`` writes under ``root``, mapped to its output name.
+
+    ``task``: the task label of the functional runs, as :func:`subject_path`.
+    """
     subject, dataset = enabled_outputs(config)
     files = {dataset_path(n, root, model=model): n for n in dataset}
     for prefix in prefixes:
         for n in subject:
-            files[subject_path(n, root, prefix=prefix, atlas=config["atlas"])] = n
+            path = subject_path(n, root, prefix=prefix, atlas=config["atlas"], task=task)
+            files[path] = n
     return files
 
 
 def match_output(rel_path: str) -> str | None:
-    """The name of the declared output pattern ``rel_path`` (relative to the root) matches."""
-    import re
+    """The name of the declared output ``rel_path`` (relative to the root) is, or ``None``.
 
-    fields = {
-        "subdir": WILDCARD_CONSTRAINTS["subdir"],
-        "prefix": WILDCARD_CONSTRAINTS["prefix"],
-        "atlas": r"[a-zA-Z0-9]+",
-        "model": r"[a-zA-Z0-9]+",
-    }
-    for name, pat in {**SUBJECT_OUTPUTS, **DATASET_OUTPUTS}.items():
-        parts = re.split(r"(\{[a-z]+\})", pat)
-        regex = "".join(
-            f"(?:{fields[p[1:-1]]})" if p.startswith("{") else re.escape(p) for p in parts
-        )
-        if re.fullmatch(regex, rel_path):
-            return name
+    The atlas, task and model labels may be any; the task entity may be absent.
+    """
+    label = "[a-zA-Z0-9]+"
+    fields = {"subdir": WILDCARD_CONSTRAINTS["subdir"], "prefix": WILDCARD_CONSTRAINTS["prefix"]}
+    for name in (*SUBJECT_OUTPUTS, *DATASET_OUTPUTS):
+        for task in ("{task}", None):
+            if name in SUBJECT_OUTPUTS:
+                pat = pattern(name, "", atlas="{atlas}", task=task)
+            else:
+                pat = str(dataset_path(name, "", model="{model}"))
+            parts = re.split(r"(\{[a-z]+\})", pat)
+            regex = "".join(
+                f"(?:{fields.get(p[1:-1], label)})" if p.startswith("{") else re.escape(p)
+                for p in parts
+            )
+            if re.fullmatch(regex, rel_path):
+                return name
     return None

@@ -68,13 +68,14 @@ def subject_run(
     """The :class:`~tvbo_pipe.export.openminds.SubjectRun` of one subject-session.
 
     Files are found through the layout; stages that did not run are left out.
-    ``params``: ``experiment``, ``bids_dir`` and the sections the stages used
+    ``params``: ``experiment``, ``bids_dir``, ``task`` (the functional runs'
+    task label) and the sections the stages used
     (``connectome``, ``empirical_fc``, ``explore``, ``fit_global``,
     ``fit_regional``, ``simulation``).
     """
 
     def p(name: str) -> Path:
-        return layout.subject_path(name, root, prefix=prefix, atlas=atlas)
+        return layout.subject_path(name, root, prefix=prefix, atlas=atlas, task=params["task"])
 
     def existing(*names: str) -> list[Path]:
         return [p(n) for n in names if p(n).is_file()]

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,6 +48,8 @@ class Unit:
         sc_lengths: Path of the tract lengths file, or ``None``.
         functional: Paths of the functional runs, sorted.
         dseg: For BOLD NIfTI input, the atlas segmentation.
+        task: The ``task-`` label of the functional runs (their outputs carry
+            it), or ``None`` when their names have none.
     """
 
     subject: str
@@ -54,6 +58,7 @@ class Unit:
     sc_lengths: str | None
     functional: tuple[str, ...]
     dseg: str | None = None
+    task: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -64,6 +69,51 @@ class Unit:
     def subdir(self) -> str:
         """Folder: ``sub-01`` or ``sub-01/ses-1``."""
         return f"sub-{self.subject}" + (f"/ses-{self.session}" if self.session else "")
+
+
+_TASK = re.compile(r"(?:^|_)task-([a-zA-Z0-9]+)(?=_)")
+
+
+def run_task(paths: Sequence[str], *, subject: str) -> str | None:
+    """The task label shared by the functional runs ``paths`` (``None``: none has one).
+
+    Raises:
+        InputError: The runs are of different tasks (or some have none): the
+            runs of one subject-session are combined into one FC, so the
+            filters must select one task.
+    """
+    tasks = {m[1] if (m := _TASK.search(Path(p).name)) else None for p in paths}
+    if len(tasks) > 1:
+        found = ", ".join(sorted(t or "(none)" for t in tasks))
+        raise InputError(
+            f"the functional runs are of several tasks ({found}); they are combined into one "
+            "FC: select one task with inputs.functional.filters (e.g. task: rest)",
+            subject=subject,
+            key="inputs.functional.filters",
+        )
+    return tasks.pop() if tasks else None
+
+
+def dataset_task(units: Sequence[Unit]) -> str | None:
+    """The task label of every unit's functional runs: the ``task-`` of the outputs.
+
+    Raises:
+        InputError: Subjects differ in their task (the output names of one run
+            carry one task label).
+    """
+    tasks = {u.task for u in units}
+    if len(tasks) > 1:
+        by_task = {t: [u.prefix for u in units if u.task == t] for t in tasks}
+        found = "; ".join(
+            f"{t or '(none)'}: {', '.join(p)}"
+            for t, p in sorted(by_task.items(), key=lambda kv: str(kv[0]))
+        )
+        raise InputError(
+            f"subjects' functional runs are of different tasks ({found}); select one task "
+            "with inputs.functional.filters",
+            key="inputs.functional.filters",
+        )
+    return tasks.pop() if tasks else None
 
 
 def _strip(label: str, prefix: str) -> str:
@@ -255,4 +305,5 @@ def _discover_unit(layout, cfg: dict, subject: str, session: str | None) -> Unit
                 subject=label,
                 key="inputs.functional.dseg",
             )
-    return Unit(subject, session, weights, lengths, tuple(functional), dseg)
+    task = run_task(functional, subject=label)
+    return Unit(subject, session, weights, lengths, tuple(functional), dseg, task)

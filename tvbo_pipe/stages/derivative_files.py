@@ -237,7 +237,9 @@ def _group_verdict(root: Path, prefix: str, record: Mapping, gof: Mapping, param
     stage_jsons = {
         s["Stage"]: read_json(root / s["Source"].removeprefix("bids::")) for s in record["Stages"]
     }
-    fc_path = layout.subject_path("sim_fc", root, prefix=prefix, atlas=params["atlas"])
+    fc_path = layout.subject_path(
+        "sim_fc", root, prefix=prefix, atlas=params["atlas"], task=params["task"]
+    )
     fc_sim = read_relmat(fc_path)[0] if fc_path.is_file() else None
     ks_flag = float(params.get("simulate_fitted", {}).get("fcd_ks_flag", 0.5))
     return subject_verdict(gof, record, stage_jsons, fc_sim=fc_sim, fcd_ks_flag=ks_flag)

@@ -1,0 +1,94 @@
+"""The BIDS path builder and the task label taken from the input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import make_tiny_bids, tiny_config
+
+from tvbo_pipe.config import validate_config
+from tvbo_pipe.errors import InputError
+from tvbo_pipe.export import layout
+from tvbo_pipe.export.paths import ENTITY_ORDER, bids_name, bids_path
+from tvbo_pipe.io.bids import dataset_task, discover
+
+
+def test_entities_in_bids_order_whatever_the_argument_order():
+    name = bids_name(
+        suffix="relmat", extension=".dense.tsv", desc="x", meas="fcd", atlas="A", task="t", sub="1"
+    )
+    assert name == "sub-1_task-t_atlas-A_meas-fcd_desc-x_relmat.dense.tsv"
+    assert ENTITY_ORDER.index("atlas") < ENTITY_ORDER.index("meas") < ENTITY_ORDER.index("desc")
+
+
+def test_bids_path_folders_and_left_out_entities():
+    path = bids_path(
+        "out", datatype="func", suffix="timeseries", extension=".tsv", sub="01", ses="2", task=None
+    )
+    assert path == Path("out/sub-01/ses-2/func/sub-01_ses-2_timeseries.tsv")
+    assert bids_path("out", datatype="model", suffix="eq", extension=".xml", desc="M") == Path(
+        "out/model/desc-M_eq.xml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"colour": "red"}, "unknown BIDS entities"),
+        ({"task": "rest_1"}, "alphanumeric"),
+        ({"desc": ""}, "alphanumeric"),
+    ],
+)
+def test_bad_entities_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bids_name(suffix="bold", extension=".nii.gz", **kwargs)
+
+
+def _retask(bids: Path, task: str, *, only: str | None = None) -> None:
+    """Rename the tiny dataset's functional runs from task-rest to ``task``."""
+    for path in sorted(bids.rglob("*_task-rest_*")):
+        if only is None or path.name.startswith(only):
+            path.rename(path.with_name(path.name.replace("_task-rest_", f"_task-{task}_")))
+
+
+def _config(bids: Path, tmp_path: Path, task: str) -> dict:
+    cfg = tiny_config(bids, tmp_path)
+    cfg["inputs"] = {
+        "functional": {
+            "filters": {
+                "datatype": "func",
+                "suffix": "timeseries",
+                "task": task,
+                "extension": ".tsv",
+            }
+        }
+    }
+    return validate_config(cfg)
+
+
+def test_task_of_the_functional_runs(tmp_path):
+    bids = make_tiny_bids(tmp_path / "bids")
+    _retask(bids, "movie")
+    units = discover(_config(bids, tmp_path, "movie"))
+    assert [u.task for u in units] == ["movie", "movie"] and dataset_task(units) == "movie"
+    path = layout.subject_path("sim_fc", "d", prefix="sub-01", atlas="tiny", task="movie")
+    assert "_task-movie_" in path.name and "rest" not in path.name
+
+
+def test_runs_of_several_tasks_are_refused_naming_the_subject(tmp_path):
+    bids = make_tiny_bids(tmp_path / "bids", subjects=("01",), runs=("1", "2"))
+    _retask(bids, "movie", only="sub-01_task-rest_run-2")
+    cfg = _config(bids, tmp_path, "rest")
+    cfg["inputs"]["functional"]["filters"].pop("task")
+    with pytest.raises(InputError, match=r"sub-01.*several tasks \(movie, rest\)"):
+        discover(cfg)
+
+
+def test_subjects_of_different_tasks_are_refused(tmp_path):
+    bids = make_tiny_bids(tmp_path / "bids")
+    _retask(bids, "movie", only="sub-02")
+    cfg = _config(bids, tmp_path, "rest")
+    cfg["inputs"]["functional"]["filters"].pop("task")
+    with pytest.raises(InputError, match="movie: sub-02; rest: sub-01"):
+        dataset_task(discover(cfg))

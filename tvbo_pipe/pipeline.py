@@ -1,0 +1,553 @@
+"""The workflow, declared once: its stages, what each reads and writes, its resources.
+
+Every Snakemake rule of a stage is made from its :class:`Stage` here
+(``workflow/rules/stages.smk``): inputs, outputs, params (the JSON of the
+config sections the stage reads) and resources. Which files a configuration
+writes (:func:`written`, :func:`tvbo_pipe.export.layout.enabled_outputs`)
+follows from the same declaration, and the file name of every output from
+:mod:`tvbo_pipe.export.layout`. Adding an output or a stage means adding it
+here and writing it in its stage function (:mod:`tvbo_pipe.stages`).
+
+This module imports neither JAX nor pybids: the Snakefile reads it at DAG
+time, for every ``snakemake`` call and every cluster job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A condition on the validated configuration.
+Condition = Callable[[Mapping[str, Any]], bool]
+
+
+def always(config: Mapping[str, Any]) -> bool:
+    """Every configuration."""
+    return True
+
+
+def fcd_enabled(config: Mapping[str, Any]) -> bool:
+    """The empirical and simulated FCD are computed (``empirical_fc.fcd.enabled``)."""
+    return bool(config["empirical_fc"]["fcd"]["enabled"])
+
+
+def holdout(config: Mapping[str, Any]) -> bool:
+    """Some runs are held out of the fitted FC (``empirical_fc.holdout_runs``)."""
+    return bool(config["empirical_fc"]["holdout_runs"])
+
+
+def fcd_weight(config: Mapping[str, Any]) -> bool:
+    """The loss has an FCD term (``observation.weights.fcd`` > 0)."""
+    return float(config["observation"]["weights"].get("fcd", 0.0)) > 0
+
+
+def fcd_loss(config: Mapping[str, Any]) -> bool:
+    """The loss has an FCD term and the empirical FCD is computed."""
+    return fcd_weight(config) and fcd_enabled(config)
+
+
+def enabled(stage: str) -> Condition:
+    """The stage's ``enabled`` switch (``explore.enabled``, ...)."""
+
+    def condition(config: Mapping[str, Any]) -> bool:
+        return bool(config[stage]["enabled"])
+
+    condition.__name__ = f"{stage}_enabled"
+    return condition
+
+
+exporting = enabled("simulate_fitted")
+
+
+def map_filters(stage: str) -> Condition:
+    """Some of the stage's parameters are tied to maps given as pybids filters
+    (``{maps: [{desc: myelin, ...}]}``): the stage finds them per subject in ``bids_dir``."""
+
+    def condition(config: Mapping[str, Any]) -> bool:
+        for spec in config[stage]["parameters"].values():
+            maps = (spec.get("maps") or []) if isinstance(spec, Mapping) else []
+            maps = [maps] if isinstance(maps, Mapping) else maps
+            if any(isinstance(m, Mapping) for m in maps):
+                return True
+        return False
+
+    condition.__name__ = f"{stage}_map_filters"
+    return condition
+
+
+@dataclass(frozen=True)
+class Port:
+    """One input or output of a stage.
+
+    Attributes:
+        key: The name the stage function reads (``inputs[key]``,
+            ``outputs[key]``) and the rule's input/output name.
+        output: The declared output (:mod:`tvbo_pipe.export.layout`) this
+            port is; ``None`` for raw inputs (``unit``) and the start values
+            (``start``).
+        unit: For raw inputs: the :class:`tvbo_pipe.io.bids.Unit` attribute
+            (``sc_weights``, ``functional``, ``dseg``); left out when empty.
+        start: The result of the last enabled fitting stage before this one
+            (the values it starts from); left out when there is none.
+        when: For outputs, the condition under which it is written; for
+            inputs, a further condition (an input that is an output is only
+            there when that output is written).
+        each_subject: An input that is a list: this output of every
+            subject-session (dataset-level stages).
+        report: ``snakemake --report`` category of an output, or ``None``.
+    """
+
+    key: str
+    output: str | None = None
+    unit: str | None = None
+    start: bool = False
+    when: Condition = always
+    each_subject: bool = False
+    report: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """One entry of a stage's params: a config section, or a value of the run.
+
+    Attributes:
+        key: The key in the stage's params.
+        path: Dotted path of the config section (``inputs.sc``,
+            ``empirical_fc.fcd``), or ``None`` for ``value``.
+        keys: Only these keys of the section (the rest reruns nothing).
+        drop: The section without these keys.
+        value: A value of the run instead of a config section, from the
+            context :func:`params` gets (``experiment``, ``prefixes``,
+            ``task``, ``model``) and the config.
+        when: The entry is there only under this condition.
+    """
+
+    key: str
+    path: str | None = None
+    keys: tuple[str, ...] | None = None
+    drop: tuple[str, ...] = ()
+    value: Callable[[Mapping[str, Any], Mapping[str, Any]], Any] | None = None
+    when: Condition = always
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one job of a stage asks the scheduler for, on its first attempt.
+
+    On the retry (Snakemake's ``attempt`` 2, see the SLURM profile's
+    ``retries``) memory and run time are scaled by ``attempt``.
+
+    Attributes:
+        threads: CPU threads.
+        mem_mb: Memory in MB.
+        runtime: Wall time in minutes.
+    """
+
+    threads: int = 1
+    mem_mb: int = 2000
+    runtime: int = 30
+
+    def at(self, attempt: int) -> dict[str, int]:
+        """``mem_mb`` (MB) and ``runtime`` (min) for attempt ``attempt`` (1, 2, ...)."""
+        return {"mem_mb": self.mem_mb * attempt, "runtime": self.runtime * attempt}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One workflow stage: one Snakemake rule and one :mod:`tvbo_pipe.stages` function.
+
+    Attributes:
+        name: The rule name and ``tvbo-pipe run NAME``.
+        per_subject: One job per subject-session (else one per dataset).
+        inputs: What the stage reads.
+        outputs: What it writes.
+        sections: Its params: exactly the config it reads (a change reruns it).
+        enabled: When the stage runs at all.
+        resources: Threads, memory and run time; ``None`` for a local rule
+            (run by Snakemake itself, never submitted).
+        result: The output holding the values the next fitting stage starts
+            from (fitting stages only).
+        cli: Places passed on the command line, not as params (so they rerun
+            nothing): ``work_dir`` (``--work-dir``), ``log_dir`` (``--log-dir``).
+    """
+
+    name: str
+    per_subject: bool
+    inputs: tuple[Port, ...] = ()
+    outputs: tuple[Port, ...] = ()
+    sections: tuple[Section, ...] = ()
+    enabled: Condition = always
+    resources: Resources | None = field(default_factory=Resources)
+    result: str | None = None
+    cli: tuple[str, ...] = ()
+
+
+def _ports(*names: str, when: Condition = always) -> tuple[Port, ...]:
+    """Ports whose key is the output name."""
+    return tuple(Port(n, n, when=when) for n in names)
+
+
+# places and the participant selection: they change no dataset-level file
+PLACES = ("log_dir", "benchmark_dir", "work_dir", "jax_cache_dir")
+SELECTION = ("participant_label", "session_label")
+
+
+def _config_record(config: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration copied into the derivative's code/ (places and selection left out)."""
+    kept = {k: v for k, v in config.items() if k not in PLACES + SELECTION}
+    return {**kept, "experiment": "experiment.yaml"}
+
+
+def _context(name: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
+    def value(config: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+        return context[name]
+
+    return value
+
+
+_EXPERIMENT = Section("experiment", value=_context("experiment"))
+_SC_IN = _ports("sc_weights", "sc_lengths", "empirical_fc")
+
+
+def _fit_stage(name: str, outputs: tuple[Port, ...], runtime: int, result: str, cli=()) -> Stage:
+    return Stage(
+        name,
+        per_subject=True,
+        inputs=(
+            *_SC_IN,
+            Port("start", start=True),
+            Port("empirical_fcd", "empirical_fcd", when=fcd_loss),
+        ),
+        outputs=outputs,
+        sections=(
+            _EXPERIMENT,
+            Section("simulation", "simulation"),
+            Section("fcd", "empirical_fc.fcd", when=fcd_weight),
+            Section("observation", "observation"),
+            Section(name, name, drop=("enabled",)),
+            Section("bids_dir", "bids_dir", when=map_filters(name)),
+        ),
+        enabled=enabled(name),
+        resources=Resources(mem_mb=4000, runtime=runtime),
+        result=result,
+        cli=cli,
+    )
+
+
+def _export_sections() -> tuple[Section, ...]:
+    """What the subject export and the group record (provenance, reports' methods text)."""
+    return (
+        _EXPERIMENT,
+        Section("simulation", "simulation"),
+        Section("connectome", "connectome"),
+        Section("empirical_fc", "empirical_fc"),
+        Section("atlas", "atlas"),
+        Section("task", value=_context("task")),
+        Section("bids_dir", "bids_dir"),
+        *(Section(s, s, when=enabled(s)) for s in ("explore", "fit_global", "fit_regional")),
+        Section("observation", "observation"),
+        Section("simulate_fitted", "simulate_fitted"),
+    )
+
+
+def _figure(name: str) -> Port:
+    return Port(name, name, report="Subject figures")
+
+
+#: The stages in the order they run; a fitting stage starts from the result
+#: of the last enabled one before it.
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "dataset_description",
+        per_subject=False,
+        outputs=_ports("dataset_description"),
+        sections=(Section("bids_dir", "bids_dir"),),
+        resources=None,
+    ),
+    Stage(
+        "connectome",
+        per_subject=True,
+        inputs=(Port("weights", unit="sc_weights"), Port("lengths", unit="sc_lengths")),
+        outputs=_ports("sc_weights", "sc_weights_json", "sc_lengths", "sc_lengths_json"),
+        sections=(
+            Section("inputs_sc", "inputs.sc"),
+            Section("connectome", "connectome"),
+            Section("atlas", "atlas"),
+            Section("bids_dir", "bids_dir"),
+        ),
+        resources=Resources(mem_mb=1000, runtime=10),
+    ),
+    Stage(
+        "empirical_fc",
+        per_subject=True,
+        inputs=(
+            Port("functional", unit="functional"),
+            Port("sc_weights", "sc_weights"),
+            Port("dseg", unit="dseg"),
+        ),
+        outputs=(
+            *_ports("empirical_fc", "empirical_fc_json"),
+            *_ports("empirical_fc_heldout", "empirical_fc_heldout_json", when=holdout),
+            *_ports("empirical_fcd", "empirical_fcd_json", when=fcd_enabled),
+        ),
+        sections=(
+            Section("inputs_functional", "inputs.functional"),
+            Section("empirical_fc", "empirical_fc"),
+            Section("atlas", "atlas"),
+            Section("bids_dir", "bids_dir"),
+        ),
+        resources=Resources(mem_mb=2000, runtime=10),
+    ),
+    _fit_stage(
+        "explore",
+        _ports("explore_table", "explore_best", "explore_heatmap"),
+        runtime=60,
+        result="explore_best",
+    ),
+    _fit_stage(
+        "fit_global",
+        (Port("params", "fit_global_params"), Port("trajectory", "fit_global_trajectory")),
+        runtime=120,
+        result="fit_global_params",
+        cli=("work_dir",),
+    ),
+    _fit_stage(
+        "fit_regional",
+        (Port("params", "fit_regional_params"), Port("trajectory", "fit_regional_trajectory")),
+        runtime=120,
+        result="fit_regional_params",
+        cli=("work_dir",),
+    ),
+    Stage(
+        "simulate_fitted",
+        per_subject=True,
+        inputs=(
+            *_SC_IN,
+            Port("start", start=True),
+            *_ports("empirical_fcd", "empirical_fc_heldout"),
+        ),
+        outputs=(
+            Port("bold", "sim_bold"),
+            Port("bold_json", "sim_bold_json"),
+            Port("fc", "sim_fc"),
+            Port("fc_json", "sim_fc_json"),
+            Port("gof", "gof"),
+            Port("experiment", "fitted_experiment"),
+            Port("fcd", "sim_fcd", when=fcd_enabled),
+            Port("fcd_json", "sim_fcd_json", when=fcd_enabled),
+        ),
+        sections=(
+            _EXPERIMENT,
+            Section("simulation", "simulation"),
+            Section("fcd", "empirical_fc.fcd"),
+            Section("simulate_fitted", "simulate_fitted", keys=("fresh_seeds",)),
+        ),
+        enabled=exporting,
+        resources=Resources(mem_mb=4000, runtime=60),
+    ),
+    Stage(
+        "model_description",
+        per_subject=False,
+        outputs=_ports("model_eq", "model_report", "machine_code"),
+        sections=(_EXPERIMENT,),
+        enabled=exporting,
+    ),
+    Stage(
+        "dataset_files",
+        per_subject=False,
+        outputs=_ports(
+            "readme",
+            "participants",
+            "participants_json",
+            "bidsignore",
+            "code_config",
+            "code_experiment",
+            "code_pybids_config",
+            "code_validator_config",
+        ),
+        sections=(
+            _EXPERIMENT,
+            Section("config", value=_config_record),
+            Section("model", value=lambda config, ctx: ctx["model"] if exporting(config) else None),
+        ),
+    ),
+    Stage(
+        "export",
+        per_subject=True,
+        inputs=(
+            *_ports(
+                "sc_weights",
+                "sc_lengths",
+                "empirical_fc",
+                "sim_fc",
+                "sim_bold",
+                "sim_bold_json",
+                "gof",
+                "fitted_experiment",
+                "explore_best",
+                "explore_heatmap",
+                "fit_global_params",
+                "fit_global_trajectory",
+                "fit_regional_params",
+                "fit_regional_trajectory",
+                "empirical_fcd",
+                "sim_fcd",
+                "model_eq",
+            ),
+        ),
+        outputs=(
+            *_ports("sc_nodeindices", "fitted_param_xml", "fitted_param"),
+            *(
+                _figure(n)
+                for n in (
+                    "fig_fc",
+                    "fig_fc_scatter",
+                    "fig_loss",
+                    "fig_regional",
+                    "fig_bold",
+                    "fig_gof",
+                    "fig_fcd",
+                )
+            ),
+            Port("report", "report", report="Subject reports"),
+            Port("provenance", "provenance"),
+        ),
+        sections=_export_sections(),
+        enabled=exporting,
+        resources=Resources(mem_mb=2000, runtime=20),
+        cli=("log_dir",),
+    ),
+    Stage(
+        "group_summary",
+        per_subject=False,
+        inputs=(
+            *(
+                Port(n, n, each_subject=True)
+                for n in ("fitted_param", "gof", "report", "provenance")
+            ),
+            *_ports("model_eq", "model_report"),
+        ),
+        outputs=(
+            *_ports("group_table", "group_table_json"),
+            Port("group_figure", "group_figure", report="Group report"),
+            Port("group_report", "group_report", report="Group report"),
+            Port("group_provenance", "group_provenance"),
+        ),
+        sections=(Section("prefixes", value=_context("prefixes")), *_export_sections()),
+        enabled=exporting,
+        resources=Resources(mem_mb=2000, runtime=20),
+    ),
+)
+
+#: Stages by name.
+BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}
+
+
+def stage(name: str) -> Stage:
+    """The declared stage ``name``.
+
+    Raises:
+        KeyError: No such stage; the message lists the stages.
+    """
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown stage {name!r}; stages: {', '.join(BY_NAME)}") from None
+
+
+def producer(output: str) -> tuple[Stage, Port]:
+    """The stage that writes ``output``, and its port."""
+    for s in STAGES:
+        for p in s.outputs:
+            if p.output == output:
+                return s, p
+    raise KeyError(f"no stage writes {output!r}")
+
+
+def written(output: str, config: Mapping[str, Any]) -> bool:
+    """Whether a run with ``config`` (validated, defaults filled) writes ``output``."""
+    s, port = producer(output)
+    return s.enabled(config) and port.when(config)
+
+
+def outputs(name: str, config: Mapping[str, Any]) -> dict[str, str]:
+    """The outputs stage ``name`` writes under ``config``: port key -> output name."""
+    return {p.key: p.output for p in stage(name).outputs if p.when(config)}
+
+
+def start_output(name: str, config: Mapping[str, Any]) -> str | None:
+    """The result the stage ``name`` starts from: that of the last enabled stage
+    before it that has one, or ``None``."""
+    previous = None
+    for s in STAGES:
+        if s.name == name:
+            return previous
+        if s.result and s.enabled(config):
+            previous = s.result
+    raise KeyError(f"unknown stage {name!r}")
+
+
+def inputs(name: str, config: Mapping[str, Any]) -> tuple[Port, ...]:
+    """The inputs of stage ``name`` under ``config`` (raw inputs included; they
+    are left out later where the subject has none)."""
+    kept = []
+    for p in stage(name).inputs:
+        if not p.when(config):
+            continue
+        if p.output is not None and not written(p.output, config):
+            continue
+        if p.start and start_output(name, config) is None:
+            continue
+        kept.append(p)
+    return tuple(kept)
+
+
+def _lookup(config: Mapping[str, Any], path: str) -> Any:
+    value: Any = config
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
+def params(name: str, config: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    """The params of stage ``name``: exactly the config it reads.
+
+    Args:
+        name: A declared stage.
+        config: The validated configuration.
+        context: Values of the run that are not config sections:
+            ``experiment`` (the experiment as a mapping, its content not its
+            path), ``prefixes`` (the subject-sessions), ``task`` (the task
+            label of the functional runs, or ``None``), ``model`` (its name).
+    """
+    out: dict[str, Any] = {}
+    for sec in stage(name).sections:
+        if not sec.when(config):
+            continue
+        if sec.value is not None:
+            value = sec.value(config, context)
+        else:
+            value = _lookup(config, sec.path)
+            if sec.keys is not None:
+                value = {k: value[k] for k in sec.keys}
+            elif sec.drop:
+                value = {k: v for k, v in value.items() if k not in sec.drop}
+        out[sec.key] = value
+    return out
+
+
+def enabled_outputs(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The outputs a run with ``config`` writes, per subject-session and once.
+
+    Returns:
+        ``(subject_names, dataset_names)`` in declaration order.
+    """
+    subject: list[str] = []
+    dataset: list[str] = []
+    for s in STAGES:
+        if not s.enabled(config):
+            continue
+        names = [p.output for p in s.outputs if p.when(config)]
+        (subject if s.per_subject else dataset).extend(names)
+    return subject, dataset
