@@ -158,7 +158,7 @@ def _run_stages(cfg: dict, names: list[str]) -> dict[str, Recording]:
             params = copy.deepcopy(pipeline.params(name, cfg, context))
             params.update({p: places[p] for p in stage.cli})
             rec = Recording(params)
-            stages.STAGES[name](inputs, outputs, rec, subject=prefix)
+            stages.resolve(name)(inputs, outputs, rec, subject=prefix)
             for out in outputs.values():
                 assert Path(out).is_file(), (name, out)
             recorded[name] = rec

@@ -104,7 +104,7 @@ def fits(tmp_path_factory):
         inputs = {k: files[k] for k in ("sc_weights", "sc_lengths", "empirical_fc")}
         if float(cfg["observation"]["weights"].get("fcd", 0.0)) > 0:
             inputs["empirical_fcd"] = files["empirical_fcd"]
-        ex = stages.STAGES["explore"](
+        ex = stages.resolve("explore")(
             inputs,
             {"explore_table": tmp / f"{sub}_explore.tsv", "explore_best": tmp / f"{sub}_ex.json"},
             _fit_params(cfg, "explore", str(tmp / "work")),
@@ -112,7 +112,7 @@ def fits(tmp_path_factory):
         )
         params = _fit_params(cfg, "fit_global", str(tmp / "work"))
         fit_in = {**inputs, "start": str(tmp / f"{sub}_ex.json")}
-        glob = stages.STAGES["fit_global"](
+        glob = stages.resolve("fit_global")(
             fit_in,
             {"params": tmp / f"{sub}_global.json", "trajectory": tmp / f"{sub}_global.tsv"},
             params,
