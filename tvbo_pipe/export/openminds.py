@@ -327,10 +327,12 @@ def _linked_nodes(roots: Sequence[Any]) -> dict[str, Any]:
     """Every node reachable from ``roots``, by id, each visited once.
 
     ``Collection.add`` (openMINDS 0.6) walks a node's links again every time
-    the node is reached, so a record whose stages share nodes (the agent, the
-    software, a stage's outputs that are the next stage's inputs) costs time
-    exponential in the number of stages (14 s for two subjects). This is the
-    same depth-first walk with a visited set: the same nodes, and the same
+    the node is reached, and a node's ``links`` property lists its links'
+    links too (evaluating each twice), so a record whose stages share nodes
+    (the agent, the software, a stage's outputs that are the next stage's
+    inputs) costs time exponential in its depth (14 s for two subjects). This
+    is the same depth-first walk over each node's direct links
+    (:func:`_direct_links`) with a visited set: the same nodes, and the same
     blank-node ids (``_:000000``... in first-visit order).
     """
     nodes: dict[str, Any] = {}
@@ -344,8 +346,24 @@ def _linked_nodes(roots: Sequence[Any]) -> dict[str, Any]:
         if node.id is None:
             node.id = f"_:{len(nodes):06d}"
         nodes[node.id] = node
-        stack.extend(reversed(node.links))
+        stack.extend(reversed(_direct_links(node)))
     return nodes
+
+
+def _direct_links(node: Any) -> list[Any]:
+    """The linked nodes a node's properties name, looking inside embedded nodes
+    (``Node.links`` without the links' own links)."""
+    from openminds.base import EmbeddedMetadata, LinkedMetadata
+
+    out = []
+    for prop in node.__class__.properties:
+        value = getattr(node, prop.name)
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, LinkedMetadata):
+                out.append(item)
+            elif isinstance(item, EmbeddedMetadata):
+                out.extend(_direct_links(item))
+    return out
 
 
 def write_jsonld(collection, path: str | os.PathLike) -> None:
