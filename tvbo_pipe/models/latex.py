@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from tvbo_pipe.models.expressions import (
     _BINOPS,
     _PREC_ATOM,
-    _PREC_COMPARE,
     _PREC_UNARY,
     CONSTANTS,
+    _prec,
     coupling_expressions,
     free_names,
     parse,
@@ -105,17 +105,11 @@ def _number(value: float) -> str:
 
 
 def _tex_prec(node: ast.expr) -> int:
+    """The printers' precedence (:func:`~tvbo_pipe.models.expressions._prec`),
+    except that ``\frac{}{}`` and ``x^{}`` need no parentheses around them."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div | ast.Pow):
-        return _PREC_ATOM  # \frac{}{} and x^{} need no parentheses around them
-    if isinstance(node, ast.BinOp):
-        return _BINOPS[type(node.op)][1]
-    if isinstance(node, ast.UnaryOp):
-        return _PREC_UNARY
-    if isinstance(node, ast.Compare):
-        return _PREC_COMPARE
-    if isinstance(node, ast.Constant) and node.value < 0:
-        return _PREC_UNARY
-    return _PREC_ATOM
+        return _PREC_ATOM
+    return _prec(node)
 
 
 def _paren(text: str) -> str:
