@@ -2,11 +2,12 @@
 
 Every Snakemake rule of a stage is made from its :class:`Stage` here
 (``workflow/rules/stages.smk``): inputs, outputs, params (the JSON of the
-config sections the stage reads) and resources. Which files a configuration
-writes (:func:`written`, :func:`tvbo_pipe.export.layout.enabled_outputs`)
-follows from the same declaration, and the file name of every output from
-:mod:`tvbo_pipe.export.layout`. Adding an output or a stage means adding it
-here and writing it in its stage function (:mod:`tvbo_pipe.stages`).
+config sections the stage reads) and resources. Each output port carries its
+file (:mod:`tvbo_pipe.export.files`: BIDS entities, or a name BIDS fixes), from
+which :mod:`tvbo_pipe.export.layout` derives every path. Which files a
+configuration writes (:func:`written`, :func:`enabled_outputs`) follows from
+the same declaration. Adding an output or a stage means adding it here and
+writing it in its stage function (:mod:`tvbo_pipe.stages`).
 
 This module imports neither JAX nor pybids: the Snakefile reads it at DAG
 time, for every ``snakemake`` call and every cluster job.
@@ -17,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .export.files import FCD, FUNC, PEARSON, SC, FixedFile, Output, bids, relmat
 
 #: A condition on the validated configuration.
 Condition = Callable[[Mapping[str, Any]], bool]
@@ -83,9 +86,9 @@ class Port:
     Attributes:
         key: The name the stage function reads (``inputs[key]``,
             ``outputs[key]``) and the rule's input/output name.
-        output: The declared output (:mod:`tvbo_pipe.export.layout`) this
-            port is; ``None`` for raw inputs (``unit``) and the start values
-            (``start``).
+        output: The output this port is (the name :mod:`tvbo_pipe.export.layout`
+            and the other stages' inputs use); ``None`` for raw inputs
+            (``unit``) and the start values (``start``).
         unit: For raw inputs: the :class:`tvbo_pipe.io.bids.Unit` attribute
             (``sc_weights``, ``functional``, ``dseg``); left out when empty.
         start: The result of the last enabled fitting stage before this one
@@ -96,6 +99,9 @@ class Port:
         each_subject: An input that is a list: this output of every
             subject-session (dataset-level stages).
         report: ``snakemake --report`` category of an output, or ``None``.
+        file: For outputs (and only there): the file it is, by its BIDS
+            entities (per subject-session, or dataset-level), or the fixed
+            name of a dataset-level file.
     """
 
     key: str
@@ -105,6 +111,7 @@ class Port:
     when: Condition = always
     each_subject: bool = False
     report: str | None = None
+    file: Output | FixedFile | None = None
 
 
 @dataclass(frozen=True)
@@ -184,8 +191,36 @@ class Stage:
 
 
 def _ports(*names: str, when: Condition = always) -> tuple[Port, ...]:
-    """Ports whose key is the output name."""
+    """Input ports whose key is the output name."""
     return tuple(Port(n, n, when=when) for n in names)
+
+
+def _out(
+    name: str,
+    file: Output | FixedFile,
+    *,
+    key: str | None = None,
+    when: Condition = always,
+    report: str | None = None,
+) -> Port:
+    """The output port ``name`` (its key too, unless ``key``), written as ``file``."""
+    return Port(key or name, name, when=when, report=report, file=file)
+
+
+def _with_json(
+    name: str, file: Output, *, key: str | None = None, when: Condition = always
+) -> tuple[Port, Port]:
+    """Output ``name`` and its JSON sidecar ``<name>_json`` (key ``<key>_json``)."""
+    json_key = f"{key}_json" if key else None
+    return (
+        _out(name, file, key=key, when=when),
+        _out(f"{name}_json", file.sidecar(), key=json_key, when=when),
+    )
+
+
+def _fixed(*names_paths: tuple[str, str]) -> tuple[Port, ...]:
+    """Dataset-level outputs whose names BIDS (or tvbo_pipe's ``code/``) fixes."""
+    return tuple(_out(name, FixedFile(path)) for name, path in names_paths)
 
 
 # places and the participant selection: they change no dataset-level file
@@ -251,8 +286,25 @@ def _export_sections() -> tuple[Section, ...]:
     )
 
 
-def _figure(name: str) -> Port:
-    return Port(name, name, report="Subject figures")
+def _figure(name: str, suffix: str, desc: str) -> Port:
+    """A subject figure (``figures/*_desc-<desc>_<suffix>.png``) in the report."""
+    return _out(name, bids(suffix, ".png", "figures", desc=desc), report="Subject figures")
+
+
+def _fitting_outputs(name: str, desc: str) -> tuple[Port, ...]:
+    """A fitting stage's trajectory table and its result, the table's JSON
+    sidecar (best values, loss)."""
+    trajectory = bids("trajectory", ".tsv", "model", desc=desc)
+    return (
+        _out(f"{name}_params", trajectory.sidecar(), key="params"),
+        _out(f"{name}_trajectory", trajectory, key="trajectory"),
+    )
+
+
+_EXPLORE_TABLE = bids("grid", ".tsv", "model", desc="explore")
+# the goodness of fit is the JSON sidecar of the fitted experiment
+_FITTED_EXPERIMENT = bids("experiment", ".yaml", "model", desc="fitted")
+_GROUP_TABLE = bids("summary", ".tsv", "group", desc="fit")
 
 
 #: The stages in the order they run; a fitting stage starts from the result
@@ -261,7 +313,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "dataset_description",
         per_subject=False,
-        outputs=_ports("dataset_description"),
+        outputs=_fixed(("dataset_description", "dataset_description.json")),
         sections=(Section("bids_dir", "bids_dir"),),
         resources=None,
     ),
@@ -269,7 +321,11 @@ STAGES: tuple[Stage, ...] = (
         "connectome",
         per_subject=True,
         inputs=(Port("weights", unit="sc_weights"), Port("lengths", unit="sc_lengths")),
-        outputs=_ports("sc_weights", "sc_weights_json", "sc_lengths", "sc_lengths_json"),
+        # the SC used (BEP017 relmats)
+        outputs=(
+            *_with_json("sc_weights", relmat("dwi", **SC, meas="weight")),
+            *_with_json("sc_lengths", relmat("dwi", **SC, meas="tractLength")),
+        ),
         sections=(
             Section("inputs_sc", "inputs.sc"),
             Section("connectome", "connectome"),
@@ -287,9 +343,11 @@ STAGES: tuple[Stage, ...] = (
             Port("dseg", unit="dseg"),
         ),
         outputs=(
-            *_ports("empirical_fc", "empirical_fc_json"),
-            *_ports("empirical_fc_heldout", "empirical_fc_heldout_json", when=holdout),
-            *_ports("empirical_fcd", "empirical_fcd_json", when=fcd_enabled),
+            *_with_json("empirical_fc", relmat("func", **PEARSON, desc="empirical")),
+            *_with_json(
+                "empirical_fc_heldout", relmat("func", **PEARSON, desc="heldout"), when=holdout
+            ),
+            *_with_json("empirical_fcd", relmat("func", **FCD, desc="empirical"), when=fcd_enabled),
         ),
         sections=(
             Section("inputs_functional", "inputs.functional"),
@@ -301,20 +359,25 @@ STAGES: tuple[Stage, ...] = (
     ),
     _fit_stage(
         "explore",
-        _ports("explore_table", "explore_best", "explore_heatmap"),
+        (
+            _out("explore_table", _EXPLORE_TABLE),
+            # the result (best values, loss) is the JSON sidecar of the table
+            _out("explore_best", _EXPLORE_TABLE.sidecar()),
+            _out("explore_heatmap", bids("heatmap", ".png", "figures", desc="explore")),
+        ),
         runtime=60,
         result="explore_best",
     ),
     _fit_stage(
         "fit_global",
-        (Port("params", "fit_global_params"), Port("trajectory", "fit_global_trajectory")),
+        _fitting_outputs("fit_global", "global"),
         runtime=120,
         result="fit_global_params",
         cli=("work_dir",),
     ),
     _fit_stage(
         "fit_regional",
-        (Port("params", "fit_regional_params"), Port("trajectory", "fit_regional_trajectory")),
+        _fitting_outputs("fit_regional", "regional"),
         runtime=120,
         result="fit_regional_params",
         cli=("work_dir",),
@@ -328,14 +391,15 @@ STAGES: tuple[Stage, ...] = (
             *_ports("empirical_fcd", "empirical_fc_heldout"),
         ),
         outputs=(
-            Port("bold", "sim_bold"),
-            Port("bold_json", "sim_bold_json"),
-            Port("fc", "sim_fc"),
-            Port("fc_json", "sim_fc_json"),
-            Port("gof", "gof"),
-            Port("experiment", "fitted_experiment"),
-            Port("fcd", "sim_fcd", when=fcd_enabled),
-            Port("fcd_json", "sim_fcd_json", when=fcd_enabled),
+            *_with_json(
+                "sim_bold", bids("timeseries", ".tsv", "func", **FUNC, desc="simulated"), key="bold"
+            ),
+            *_with_json("sim_fc", relmat("func", **PEARSON, desc="simulated"), key="fc"),
+            _out("gof", _FITTED_EXPERIMENT.sidecar()),
+            _out("fitted_experiment", _FITTED_EXPERIMENT, key="experiment"),
+            *_with_json(
+                "sim_fcd", relmat("func", **FCD, desc="simulated"), key="fcd", when=fcd_enabled
+            ),
         ),
         sections=(
             _EXPERIMENT,
@@ -349,22 +413,26 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "model_description",
         per_subject=False,
-        outputs=_ports("model_eq", "model_report", "machine_code"),
+        outputs=(
+            _out("model_eq", bids("eq", ".xml", "model", desc="{model}")),
+            _out("model_report", bids("report", ".md", "model", desc="{model}")),
+            _out("machine_code", bids("simulate", ".py", "code", desc="{model}")),
+        ),
         sections=(_EXPERIMENT,),
         enabled=exporting,
     ),
     Stage(
         "dataset_files",
         per_subject=False,
-        outputs=_ports(
-            "readme",
-            "participants",
-            "participants_json",
-            "bidsignore",
-            "code_config",
-            "code_experiment",
-            "code_pybids_config",
-            "code_validator_config",
+        outputs=_fixed(
+            ("readme", "README.md"),
+            ("participants", "participants.tsv"),
+            ("participants_json", "participants.json"),
+            ("bidsignore", ".bidsignore"),
+            ("code_config", "code/config.yaml"),
+            ("code_experiment", "code/experiment.yaml"),
+            ("code_pybids_config", "code/pybids_config.json"),
+            ("code_validator_config", "code/bids_validator_config.json"),
         ),
         sections=(
             _EXPERIMENT,
@@ -397,21 +465,20 @@ STAGES: tuple[Stage, ...] = (
             ),
         ),
         outputs=(
-            *_ports("sc_nodeindices", "fitted_param_xml", "fitted_param"),
-            *(
-                _figure(n)
-                for n in (
-                    "fig_fc",
-                    "fig_fc_scatter",
-                    "fig_loss",
-                    "fig_regional",
-                    "fig_bold",
-                    "fig_gof",
-                    "fig_fcd",
-                )
-            ),
-            Port("report", "report", report="Subject reports"),
-            Port("provenance", "provenance"),
+            # node map (BIDS segmentation look-up table: index, name)
+            _out("sc_nodeindices", bids("dseg", ".tsv", "dwi", **SC)),
+            # BEP034 parameters
+            _out("fitted_param_xml", bids("param", ".xml", "model", desc="fitted")),
+            _out("fitted_param", bids("param", ".json", "model", desc="fitted")),
+            _figure("fig_fc", "matrix", "fc"),
+            _figure("fig_fc_scatter", "scatter", "fc"),
+            _figure("fig_loss", "curve", "loss"),
+            _figure("fig_regional", "profile", "regional"),
+            _figure("fig_bold", "traces", "bold"),
+            _figure("fig_gof", "bar", "gof"),
+            _figure("fig_fcd", "matrix", "fcd"),
+            _out("report", bids("report", ".html", None, desc="fit"), report="Subject reports"),
+            _out("provenance", bids("prov", ".jsonld", "prov", desc="openminds")),
         ),
         sections=_export_sections(),
         enabled=exporting,
@@ -429,10 +496,14 @@ STAGES: tuple[Stage, ...] = (
             *_ports("model_eq", "model_report"),
         ),
         outputs=(
-            *_ports("group_table", "group_table_json"),
-            Port("group_figure", "group_figure", report="Group report"),
-            Port("group_report", "group_report", report="Group report"),
-            Port("group_provenance", "group_provenance"),
+            *_with_json("group_table", _GROUP_TABLE),
+            _out(
+                "group_figure", bids("summary", ".png", "group", desc="fit"), report="Group report"
+            ),
+            _out(
+                "group_report", bids("report", ".html", "group", desc="fit"), report="Group report"
+            ),
+            _out("group_provenance", bids("prov", ".jsonld", "prov", desc="openminds")),
         ),
         sections=(Section("prefixes", value=_context("prefixes")), *_export_sections()),
         enabled=exporting,
@@ -537,15 +608,21 @@ def params(name: str, config: Mapping[str, Any], context: Mapping[str, Any]) -> 
     return out
 
 
-def enabled_outputs(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+def enabled_outputs(
+    config: Mapping[str, Any], stages: tuple[Stage, ...] | None = None
+) -> tuple[list[str], list[str]]:
     """The outputs a run with ``config`` writes, per subject-session and once.
+
+    Args:
+        config: The validated configuration.
+        stages: The declaration to read (:data:`STAGES` when ``None``).
 
     Returns:
         ``(subject_names, dataset_names)`` in declaration order.
     """
     subject: list[str] = []
     dataset: list[str] = []
-    for s in STAGES:
+    for s in STAGES if stages is None else stages:
         if not s.enabled(config):
             continue
         names = [p.output for p in s.outputs if p.when(config)]

@@ -15,7 +15,7 @@ from conftest import make_tiny_bids, tiny_config
 from tvbo_pipe import pipeline, stages
 from tvbo_pipe.config import validate_config
 from tvbo_pipe.experiment import Experiment
-from tvbo_pipe.export import layout
+from tvbo_pipe.export import files, layout
 from tvbo_pipe.io.bids import dataset_task, discover
 
 
@@ -31,6 +31,48 @@ def test_every_output_is_written_by_one_stage_and_declared_in_the_layout():
     for s in pipeline.STAGES:
         for p in s.outputs:
             assert (p.output in layout.SUBJECT_OUTPUTS) == s.per_subject, (s.name, p.output)
+
+
+def test_an_output_declared_on_a_port_is_in_the_layout_and_written():
+    """One port is the whole declaration of a new output: its name, its file, when."""
+    curve = files.bids("curve", ".tsv", "model", desc="extra")
+    extra = pipeline.Stage(
+        "extra",
+        per_subject=True,
+        outputs=(pipeline.Port("curve", "extra_curve", when=pipeline.fcd_enabled, file=curve),),
+        enabled=pipeline.exporting,
+    )
+    summary = pipeline.Stage(
+        "extra_summary",
+        per_subject=False,
+        outputs=(pipeline.Port("notes", "extra_notes", file=files.FixedFile("code/notes.txt")),),
+    )
+    declared = (*pipeline.STAGES, extra, summary)
+    tables = layout.tables(declared)
+    assert tables.subject["extra_curve"] == curve
+    assert tables.dataset_files["extra_notes"] == "code/notes.txt"
+    assert layout.tables(pipeline.STAGES) == layout.tables(declared[:-2])
+    assert tables.subject["sim_fc"] == layout.SUBJECT_OUTPUTS["sim_fc"]
+    cfg = _config()
+    subject, dataset = pipeline.enabled_outputs(cfg, declared)
+    assert subject[-1] == "extra_curve" and dataset[-1] == "extra_notes"
+    cfg["empirical_fc"]["fcd"]["enabled"] = False
+    assert "extra_curve" not in pipeline.enabled_outputs(cfg, declared)[0]
+    assert "extra_curve" not in pipeline.enabled_outputs(cfg)[0] + layout.enabled_outputs(cfg)[0]
+
+
+@pytest.mark.parametrize(
+    ("per_subject", "ports", "message"),
+    [
+        (True, (pipeline.Port("x", "x"),), "stage 'bad', output 'x': an output port needs"),
+        (True, (pipeline.Port("x", "x", file=files.FixedFile("x.txt")),), "needs BIDS entities"),
+        (False, (pipeline.Port("r", "readme", file=files.FixedFile("R.md")),), "declared twice"),
+    ],
+)
+def test_bad_output_declarations_are_refused(per_subject, ports, message):
+    bad = pipeline.Stage("bad", per_subject=per_subject, outputs=ports)
+    with pytest.raises(ValueError, match=message):
+        layout.tables((*pipeline.STAGES, bad))
 
 
 def test_inputs_come_from_earlier_stages():

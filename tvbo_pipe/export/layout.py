@@ -1,17 +1,18 @@
-"""Every file the workflow writes, declared in one place, by its BIDS entities.
+"""Every file the workflow writes, derived from the workflow declaration.
 
-:data:`SUBJECT_OUTPUTS` (per subject-session) and
-:data:`DATASET_ENTITY_OUTPUTS` declare each output by its datatype folder,
-entities, suffix and extension; :func:`tvbo_pipe.export.paths.bids_path`
-spells every name, entities in the BIDS order. ``{atlas}``, ``{task}`` (the
-task of the input's functional runs) and ``{model}`` are filled from the run.
-:func:`pattern` gives Snakemake patterns with the wildcards ``{subdir}``
-(``sub-01`` or ``sub-01/ses-1``) and ``{prefix}`` (``sub-01`` or
-``sub-01_ses-1``); :func:`subject_path` and :func:`dataset_path` concrete
-paths. Which stage writes which output, and when, is declared in
-:mod:`tvbo_pipe.pipeline`; :func:`enabled_outputs` says which a given
+Each output port of :data:`tvbo_pipe.pipeline.STAGES` carries its file
+(:mod:`tvbo_pipe.export.files`): BIDS entities, or a name BIDS fixes.
+:func:`tables` derives from them :data:`SUBJECT_OUTPUTS` (per
+subject-session), :data:`DATASET_FILES` (fixed names) and
+:data:`DATASET_ENTITY_OUTPUTS` (dataset-level, by entities);
+:func:`tvbo_pipe.export.paths.bids_path` spells every name, entities in the
+BIDS order. ``{atlas}``, ``{task}`` (the task of the input's functional runs)
+and ``{model}`` are filled from the run. :func:`pattern` gives Snakemake
+patterns with the wildcards ``{subdir}`` (``sub-01`` or ``sub-01/ses-1``) and
+``{prefix}`` (``sub-01`` or ``sub-01_ses-1``); :func:`subject_path` and
+:func:`dataset_path` concrete paths; :func:`enabled_outputs` says which a given
 configuration writes. A test compares the demo's output tree against this
-declaration, so a file that is not declared here cannot appear.
+declaration, so a file that is not declared cannot appear.
 
 File names carry no timestamps and no random ids; the same inputs give the
 same bytes, except for what :data:`VOLATILE_OUTPUTS` and
@@ -24,133 +25,97 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import pipeline
+from .files import FixedFile, Output
 from .paths import bids_name, bids_path
+
+__all__ = [
+    "BIDSIGNORE",
+    "DATASET_ENTITY_OUTPUTS",
+    "DATASET_FILES",
+    "DATASET_FILE_OUTPUTS",
+    "DATASET_OUTPUTS",
+    "EXPORT_OUTPUTS",
+    "SUBJECT_OUTPUTS",
+    "VOLATILE_JSON_KEYS",
+    "VOLATILE_OUTPUTS",
+    "WILDCARD_CONSTRAINTS",
+    "FixedFile",
+    "Output",
+    "Tables",
+    "bids_uri",
+    "dataset_path",
+    "dataset_root",
+    "enabled_outputs",
+    "expected_files",
+    "match_output",
+    "pattern",
+    "subject_path",
+    "tables",
+    "validator_config",
+]
 
 
 @dataclass(frozen=True)
-class Output:
-    """One output file, declared by its BIDS entities.
+class Tables:
+    """The output tables of a workflow declaration, by output name.
 
     Attributes:
-        suffix: BIDS suffix (``relmat``, ``timeseries``, ``param``...).
-        extension: With its leading dot.
-        datatype: Folder below the subject (or the dataset) root, or ``None``.
-        entities: Entity labels; ``"{atlas}"``, ``"{task}"`` and ``"{model}"``
-            are filled from the run (the task from the input's functional
-            runs; left out when they have none). Subject outputs get ``sub``
-            and ``ses`` from the subject-session.
+        subject: Per subject-session outputs, by their entities.
+        dataset_files: Dataset-level files whose names BIDS (or tvbo_pipe's
+            ``code/`` folder) fixes: the path relative to the root.
+        dataset_entities: Dataset-level outputs with BIDS entity names.
     """
 
-    suffix: str
-    extension: str
-    datatype: str | None = None
-    entities: Mapping[str, str] = field(default_factory=dict)
-
-    def sidecar(self) -> Output:
-        """The JSON sidecar of this file (same entities and suffix)."""
-        return replace(self, extension=".json")
+    subject: dict[str, Output]
+    dataset_files: dict[str, str]
+    dataset_entities: dict[str, Output]
 
 
-def _relmat(datatype: str, **entities: str) -> Output:
-    return Output("relmat", ".dense.tsv", datatype, entities)
+def tables(stages: Iterable[pipeline.Stage]) -> Tables:
+    """The output tables declared by the output ports of ``stages``, in their order.
+
+    Raises:
+        ValueError: An output port without a file, an output declared twice,
+            or a fixed file name on a per-subject stage (names the stage and
+            the output).
+    """
+    subject: dict[str, Output] = {}
+    dataset_files: dict[str, str] = {}
+    dataset_entities: dict[str, Output] = {}
+    for stage in stages:
+        for port in stage.outputs:
+            name, file = port.output, port.file
+            where = f"stage {stage.name!r}, output {name!r}"
+            if name is None or file is None:
+                raise ValueError(f"{where}: an output port needs its output name and file")
+            if name in subject or name in dataset_files or name in dataset_entities:
+                raise ValueError(f"{where}: declared twice")
+            if isinstance(file, FixedFile):
+                if stage.per_subject:
+                    raise ValueError(f"{where}: a per-subject output needs BIDS entities")
+                dataset_files[name] = file.path
+            elif stage.per_subject:
+                subject[name] = file
+            else:
+                dataset_entities[name] = file
+    return Tables(subject, dataset_files, dataset_entities)
 
 
-def _out(suffix: str, extension: str, datatype: str | None = None, **entities: str) -> Output:
-    return Output(suffix, extension, datatype, entities)
+_TABLES = tables(pipeline.STAGES)
 
-
-_SC = {"atlas": "{atlas}"}
-_FUNC = {"task": "{task}", "atlas": "{atlas}"}
-_PEARSON = {**_FUNC, "meas": "pearsonCorrelation"}
-_FCD = {**_FUNC, "meas": "fcd"}
-
-#: Per subject-session outputs.
-SUBJECT_OUTPUTS: dict[str, Output] = {
-    # connectome stage: the SC used (BEP017 relmats) and its node map
-    "sc_weights": _relmat("dwi", **_SC, meas="weight"),
-    "sc_lengths": _relmat("dwi", **_SC, meas="tractLength"),
-    # empirical FC stage
-    "empirical_fc": _relmat("func", **_PEARSON, desc="empirical"),
-    "empirical_fc_heldout": _relmat("func", **_PEARSON, desc="heldout"),
-    "empirical_fcd": _relmat("func", **_FCD, desc="empirical"),
-    # fitting stages; a stage's result (best values, loss) is the JSON
-    # sidecar of its table
-    "explore_table": _out("grid", ".tsv", "model", desc="explore"),
-    "explore_heatmap": _out("heatmap", ".png", "figures", desc="explore"),
-    "fit_global_trajectory": _out("trajectory", ".tsv", "model", desc="global"),
-    "fit_regional_trajectory": _out("trajectory", ".tsv", "model", desc="regional"),
-    # final simulation
-    "sim_bold": _out("timeseries", ".tsv", "func", **_FUNC, desc="simulated"),
-    "sim_fc": _relmat("func", **_PEARSON, desc="simulated"),
-    "sim_fcd": _relmat("func", **_FCD, desc="simulated"),
-    # the goodness of fit is the JSON sidecar of the fitted experiment
-    "fitted_experiment": _out("experiment", ".yaml", "model", desc="fitted"),
-    # export stage: node map (BIDS segmentation look-up table: index, name),
-    # BEP034 parameters, figures, report, provenance
-    "sc_nodeindices": _out("dseg", ".tsv", "dwi", **_SC),
-    "fitted_param_xml": _out("param", ".xml", "model", desc="fitted"),
-    "fitted_param": _out("param", ".json", "model", desc="fitted"),
-    "fig_fc": _out("matrix", ".png", "figures", desc="fc"),
-    "fig_fc_scatter": _out("scatter", ".png", "figures", desc="fc"),
-    "fig_loss": _out("curve", ".png", "figures", desc="loss"),
-    "fig_regional": _out("profile", ".png", "figures", desc="regional"),
-    "fig_bold": _out("traces", ".png", "figures", desc="bold"),
-    "fig_gof": _out("bar", ".png", "figures", desc="gof"),
-    # report additions (issue 12): FCD figure
-    "fig_fcd": _out("matrix", ".png", "figures", desc="fcd"),
-    "report": _out("report", ".html", None, desc="fit"),
-    "provenance": _out("prov", ".jsonld", "prov", desc="openminds"),
-}
-# JSON sidecars: `<name>_json`, and the stage results named for what they hold
-for _name in (
-    "sc_weights",
-    "sc_lengths",
-    "empirical_fc",
-    "empirical_fc_heldout",
-    "empirical_fcd",
-    "sim_bold",
-    "sim_fc",
-    "sim_fcd",
-):
-    SUBJECT_OUTPUTS[f"{_name}_json"] = SUBJECT_OUTPUTS[_name].sidecar()
-for _name, _of in (
-    ("explore_best", "explore_table"),
-    ("fit_global_params", "fit_global_trajectory"),
-    ("fit_regional_params", "fit_regional_trajectory"),
-    ("gof", "fitted_experiment"),
-):
-    SUBJECT_OUTPUTS[_name] = SUBJECT_OUTPUTS[_of].sidecar()
-del _name, _of
+#: Per subject-session outputs (from the output ports of the per-subject stages).
+SUBJECT_OUTPUTS: dict[str, Output] = _TABLES.subject
 
 #: Dataset-level files whose names BIDS (or tvbo_pipe's code/ folder) fixes.
-DATASET_FILES: dict[str, str] = {
-    "dataset_description": "dataset_description.json",
-    "readme": "README.md",
-    "participants": "participants.tsv",
-    "participants_json": "participants.json",
-    "bidsignore": ".bidsignore",
-    "code_config": "code/config.yaml",
-    "code_experiment": "code/experiment.yaml",
-    "code_pybids_config": "code/pybids_config.json",
-    "code_validator_config": "code/bids_validator_config.json",
-}
+DATASET_FILES: dict[str, str] = _TABLES.dataset_files
 
 #: Dataset-level outputs with BIDS entity names.
-DATASET_ENTITY_OUTPUTS: dict[str, Output] = {
-    "machine_code": _out("simulate", ".py", "code", desc="{model}"),
-    "model_eq": _out("eq", ".xml", "model", desc="{model}"),
-    "model_report": _out("report", ".md", "model", desc="{model}"),
-    "group_table": _out("summary", ".tsv", "group", desc="fit"),
-    "group_table_json": _out("summary", ".json", "group", desc="fit"),
-    "group_figure": _out("summary", ".png", "group", desc="fit"),
-    "group_report": _out("report", ".html", "group", desc="fit"),
-    "group_provenance": _out("prov", ".jsonld", "prov", desc="openminds"),
-}
+DATASET_ENTITY_OUTPUTS: dict[str, Output] = _TABLES.dataset_entities
 
 #: Every dataset-level output name.
 DATASET_OUTPUTS: tuple[str, ...] = (*DATASET_FILES, *DATASET_ENTITY_OUTPUTS)
