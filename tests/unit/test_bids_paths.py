@@ -92,3 +92,18 @@ def test_subjects_of_different_tasks_are_refused(tmp_path):
     cfg["inputs"]["functional"]["filters"].pop("task")
     with pytest.raises(InputError, match="movie: sub-02; rest: sub-01"):
         dataset_task(discover(cfg))
+
+
+def test_the_task_is_always_given_and_none_leaves_it_out():
+    with pytest.raises(TypeError, match="task"):
+        layout.subject_path("sim_fc", "d", prefix="sub-01", atlas="tiny")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="task"):
+        layout.pattern("sim_fc", "d", atlas="tiny")  # type: ignore[call-arg]
+    path = layout.subject_path("sim_fc", "d", prefix="sub-01_ses-2", atlas="tiny", task=None)
+    assert path == Path(
+        "d/sub-01/ses-2/func/sub-01_ses-2_atlas-tiny_meas-pearsonCorrelation_desc-simulated_relmat.dense.tsv"
+    )
+    assert layout.pattern("sim_fc", "d", atlas="tiny", task="movie") == (
+        "d/{subdir}/func/{prefix}_task-movie_atlas-tiny_meas-pearsonCorrelation_desc-simulated"
+        "_relmat.dense.tsv"
+    )

@@ -27,7 +27,7 @@ def _run(bids, tmp_path, **overrides):
     cfg = validate_config(tiny_config(bids, tmp_path, **overrides))
     u = discover(cfg)[0]
     out = {
-        n: subject_path(n, cfg["output_dir"], prefix=u.prefix, atlas="tiny")
+        n: subject_path(n, cfg["output_dir"], prefix=u.prefix, atlas="tiny", task=u.task)
         for n in ("sc_weights", "sc_lengths", "empirical_fc", "empirical_fcd")
     }
     conn = stages.connectome(
@@ -124,7 +124,7 @@ def test_heldout_runs(tmp_path):
     cfg = validate_config(tiny_config(bids, tmp_path, empirical_fc=cfg_fc))
     u = discover(cfg)[0]
     out = {
-        n: subject_path(n, cfg["output_dir"], prefix=u.prefix, atlas="tiny")
+        n: subject_path(n, cfg["output_dir"], prefix=u.prefix, atlas="tiny", task=u.task)
         for n in ("sc_weights", "sc_lengths", "empirical_fc", "empirical_fc_heldout")
     }
     stages.connectome(

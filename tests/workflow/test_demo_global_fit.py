@@ -86,7 +86,9 @@ def fits(tmp_path_factory):
     for unit in discover(cfg):
         sub = unit.prefix
         files = {
-            n: str(subject_path(n, cfg["output_dir"], prefix=sub, atlas=cfg["atlas"]))
+            n: str(
+                subject_path(n, cfg["output_dir"], prefix=sub, atlas=cfg["atlas"], task=unit.task)
+            )
             for n in ("sc_weights", "sc_lengths", "empirical_fc", "empirical_fcd")
         }
         stages.connectome(

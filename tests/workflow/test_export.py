@@ -29,6 +29,7 @@ pytestmark = pytest.mark.workflow
 
 SUBJECTS = ("01", "02")
 MODEL = "ReducedWongWang"
+TASK = "rest"  # the task of the tiny dataset's functional runs
 
 
 def snakemake(workdir: Path, config: dict) -> subprocess.CompletedProcess:
@@ -64,7 +65,9 @@ def test_output_tree_is_the_declared_layout(runs):
     files = produced(deriv)
     undeclared = [p for p in files if layout.match_output(p.relative_to(deriv).as_posix()) is None]
     assert not undeclared, f"files not declared in tvbo_pipe.export.layout: {undeclared}"
-    expected = layout.expected_files(config, deriv, [f"sub-{s}" for s in SUBJECTS], model=MODEL)
+    expected = layout.expected_files(
+        config, deriv, [f"sub-{s}" for s in SUBJECTS], model=MODEL, task=TASK
+    )
     missing = sorted(str(p) for p in set(expected) - files)
     assert not missing, f"declared outputs of enabled stages not written: {missing}"
     assert files == set(expected)
@@ -155,11 +158,11 @@ def test_validator_config_run_catches_a_sidecar_without_its_matrix(runs, tmp_pat
     """The run above can fail: a relmat sidecar whose matrix is missing is an error."""
     _, deriv, _ = runs
     copy = _copy_without_bidsignore(deriv, tmp_path / "deriv")
-    gone = layout.subject_path("sim_fc", copy, prefix="sub-01", atlas="tiny")
+    gone = layout.subject_path("sim_fc", copy, prefix="sub-01", atlas="tiny", task=TASK)
     gone.unlink()
     report = validate_bids(copy, config=layout.dataset_path("code_validator_config", copy))
     found = [(i["code"], i["location"]) for i in errors(report)]
-    sidecar = layout.subject_path("sim_fc_json", copy, prefix="sub-01", atlas="tiny")
+    sidecar = layout.subject_path("sim_fc_json", copy, prefix="sub-01", atlas="tiny", task=TASK)
     assert found == [("SIDECAR_WITHOUT_DATAFILE", "/" + sidecar.relative_to(copy).as_posix())]
 
 
@@ -175,14 +178,14 @@ def test_openminds_provenance_validates(runs):
     _, deriv, _ = runs
     for path in [
         *(
-            layout.subject_path("provenance", deriv, prefix=f"sub-{s}", atlas="tiny")
+            layout.subject_path("provenance", deriv, prefix=f"sub-{s}", atlas="tiny", task=TASK)
             for s in SUBJECTS
         ),
         layout.dataset_path("group_provenance", deriv),
     ]:
         assert validate_jsonld(path) == {}, path
     c = Collection()
-    c.load(str(layout.subject_path("provenance", deriv, prefix="sub-01", atlas="tiny")))
+    c.load(str(layout.subject_path("provenance", deriv, prefix="sub-01", atlas="tiny", task=TASK)))
     kinds = [type(n).__name__ for n in c]
     assert kinds.count("WorkflowExecution") == 1
     assert kinds.count("Optimization") == 3 and kinds.count("Simulation") == 1
@@ -191,7 +194,9 @@ def test_openminds_provenance_validates(runs):
     (mv,) = [n for n in c if type(n).__name__ == "ModelVersion"]
     fitted = json.loads(mv.configuration.configuration)
     param = json.loads(
-        layout.subject_path("fitted_param", deriv, prefix="sub-01", atlas="tiny").read_text()
+        layout.subject_path(
+            "fitted_param", deriv, prefix="sub-01", atlas="tiny", task=TASK
+        ).read_text()
     )
     assert fitted == param["Values"]
     files = [n for n in c if type(n).__name__ == "LocalFile"]
@@ -224,7 +229,7 @@ def test_reports_show_the_data(runs):
     from matplotlib.image import imread
 
     _, deriv, _ = runs
-    page = layout.subject_path("report", deriv, prefix="sub-01", atlas="tiny")
+    page = layout.subject_path("report", deriv, prefix="sub-01", atlas="tiny", task=TASK)
     links = _links(page)
     # FC, scatter, FCD, goodness of fit, loss, exploration, regional, BOLD
     assert len(links.src) == 8
@@ -235,7 +240,9 @@ def test_reports_show_the_data(runs):
     for href in links.href:
         assert (page.parent / href).is_file(), href
     text = page.read_text()
-    gof = json.loads(layout.subject_path("gof", deriv, prefix="sub-01", atlas="tiny").read_text())
+    gof = json.loads(
+        layout.subject_path("gof", deriv, prefix="sub-01", atlas="tiny", task=TASK).read_text()
+    )
     assert f"{gof['Fitted']['FCCorrelation']:.4g}" in text
     # the verdict box states the gof JSON's fit r, SC baseline and fresh-seed r
     fresh = gof["FreshSeeds"]
@@ -265,7 +272,9 @@ def test_group_table_has_one_row_per_subject(runs):
         assert col in header
     for r, s in zip(rows, SUBJECTS, strict=True):
         gof = json.loads(
-            layout.subject_path("gof", deriv, prefix=f"sub-{s}", atlas="tiny").read_text()
+            layout.subject_path(
+                "gof", deriv, prefix=f"sub-{s}", atlas="tiny", task=TASK
+            ).read_text()
         )
         assert float(r["fitted_FCCorrelation"]) == gof["Fitted"]["FCCorrelation"]
         assert float(r["seconds_total"]) > 0
@@ -299,7 +308,7 @@ def test_pybids_finds_every_output_by_its_entities(runs):
     for s in SUBJECTS:
         for name, q in queries.items():
             hits = bids.get(subject=s, return_type="filename", **q)
-            want = layout.subject_path(name, deriv, prefix=f"sub-{s}", atlas="tiny")
+            want = layout.subject_path(name, deriv, prefix=f"sub-{s}", atlas="tiny", task=TASK)
             assert [Path(h) for h in hits] == [want], (name, hits)
 
 
@@ -320,10 +329,10 @@ def test_shipped_pybids_config_tells_fc_from_fcd(runs):
         fc = bids.get(meas="pearsonCorrelation", **q)
         fcd = bids.get(meas="fcd", **q)
         assert [Path(p) for p in fc] == [
-            layout.subject_path("sim_fc", deriv, prefix=f"sub-{s}", atlas="tiny")
+            layout.subject_path("sim_fc", deriv, prefix=f"sub-{s}", atlas="tiny", task=TASK)
         ]
         assert [Path(p) for p in fcd] == [
-            layout.subject_path("sim_fcd", deriv, prefix=f"sub-{s}", atlas="tiny")
+            layout.subject_path("sim_fcd", deriv, prefix=f"sub-{s}", atlas="tiny", task=TASK)
         ]
     assert len(bids.get(meas="pearsonCorrelation", desc="simulated", extension=".dense.tsv")) == 2
     assert (
@@ -335,10 +344,12 @@ def test_shipped_pybids_config_tells_fc_from_fcd(runs):
 def test_fcd_sidecars_describe_time_windows(runs):
     _, deriv, _ = runs
     bold = json.loads(
-        layout.subject_path("sim_bold_json", deriv, prefix="sub-01", atlas="tiny").read_text()
+        layout.subject_path(
+            "sim_bold_json", deriv, prefix="sub-01", atlas="tiny", task=TASK
+        ).read_text()
     )
     for name in ("empirical_fcd", "sim_fcd"):
-        path = layout.subject_path(name, deriv, prefix="sub-01", atlas="tiny")
+        path = layout.subject_path(name, deriv, prefix="sub-01", atlas="tiny", task=TASK)
         fcd, labels, meta = read_relmat(path)
         assert labels is None and "NodeLabels" not in meta
         assert len(meta["WindowOnsets"]) == fcd.shape[0] and meta["WindowUnits"] == "s"
@@ -356,7 +367,9 @@ def test_source_dataset_is_linked_without_a_machine_path(runs):
     assert link == "../bids" and desc["SourceDatasets"][0]["URL"] == link
     assert (deriv / link / "dataset_description.json").is_file()
     sidecar = json.loads(
-        layout.subject_path("empirical_fc_json", deriv, prefix="sub-01", atlas="tiny").read_text()
+        layout.subject_path(
+            "empirical_fc_json", deriv, prefix="sub-01", atlas="tiny", task=TASK
+        ).read_text()
     )
     assert sidecar["Sources"] and all(u.startswith("bids:raw:") for u in sidecar["Sources"])
     assert all((deriv / link / u[len("bids:raw:") :]).is_file() for u in sidecar["Sources"])
@@ -366,7 +379,7 @@ def test_simulated_outputs_name_their_model_connectivity_and_code(runs):
     _, deriv, _ = runs
     for name in ("sim_bold_json", "sim_fc_json", "sim_fcd_json"):
         meta = json.loads(
-            layout.subject_path(name, deriv, prefix="sub-02", atlas="tiny").read_text()
+            layout.subject_path(name, deriv, prefix="sub-02", atlas="tiny", task=TASK).read_text()
         )
         for key in ("ModelEq", "ModelParam", "Connectivity", "SourceCodeRepository", "MachineCodeRepository", "Sources"):  # fmt: skip
             assert meta.get(key), (name, key)
@@ -374,7 +387,9 @@ def test_simulated_outputs_name_their_model_connectivity_and_code(runs):
                     *meta["Connectivity"], *meta["Sources"]]:  # fmt: skip
             assert uri.startswith("bids::") and (deriv / uri[6:]).is_file(), uri
     bold = json.loads(
-        layout.subject_path("sim_bold_json", deriv, prefix="sub-02", atlas="tiny").read_text()
+        layout.subject_path(
+            "sim_bold_json", deriv, prefix="sub-02", atlas="tiny", task=TASK
+        ).read_text()
     )
     assert bold["RepetitionTime"] == 2.0 and bold["NodeLabels"] == [f"R{k}" for k in range(5)]
     assert "Units" in bold
@@ -384,7 +399,7 @@ def test_parameter_file_holds_the_fitted_values(runs):
     from tvbo_pipe.export.lems import experiment_from_lems
 
     _, deriv, _ = runs
-    xml = layout.subject_path("fitted_param_xml", deriv, prefix="sub-01", atlas="tiny")
+    xml = layout.subject_path("fitted_param_xml", deriv, prefix="sub-01", atlas="tiny", task=TASK)
     text = xml.read_text()
     include = re.search(r'<Include file="([^"]+)"', text).group(1)
     assert (xml.parent / include).resolve() == layout.dataset_path(
@@ -392,7 +407,9 @@ def test_parameter_file_holds_the_fitted_values(runs):
     ).resolve()
     exp = experiment_from_lems(xml)  # read with PyLEMS, through the Include
     record = json.loads(
-        layout.subject_path("fitted_param", deriv, prefix="sub-01", atlas="tiny").read_text()
+        layout.subject_path(
+            "fitted_param", deriv, prefix="sub-01", atlas="tiny", task=TASK
+        ).read_text()
     )
     assert exp.coupling.parameters["a"] == record["Values"]["coupling.a"]
     assert list(exp.model.parameters["I_o"]) == record["Values"]["model.I_o"]
@@ -410,7 +427,7 @@ def test_reloading_a_fitted_subject_reproduces_its_fc(runs):
     assert fitted.experiment.model.parameters["I_o"] == tuple(fitted.record["Values"]["model.I_o"])
     fc = fitted.simulated_fc()
     stored, labels, _ = read_relmat(
-        layout.subject_path("sim_fc", deriv, prefix="sub-02", atlas="tiny")
+        layout.subject_path("sim_fc", deriv, prefix="sub-02", atlas="tiny", task=TASK)
     )
     assert labels == fitted.labels
     np.testing.assert_allclose(fc, stored, rtol=0, atol=1e-12)

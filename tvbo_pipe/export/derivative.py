@@ -70,7 +70,7 @@ def simulation_sidecar(
     """
     root = layout.dataset_root(name, output, prefix=prefix)
     param = layout.bids_uri(
-        layout.subject_path("fitted_param_xml", root, prefix=prefix, atlas=""), root
+        layout.subject_path("fitted_param_xml", root, prefix=prefix, atlas="", task=None), root
     )
     conn = [layout.bids_uri(p, root) for p in connectivity if p]
     sources = [param, *conn, *(layout.bids_uri(p, root) for p in extra_sources)]

@@ -214,7 +214,7 @@ def pattern(
     root: str | Path,
     *,
     atlas: str,
-    task: str | None = "rest",
+    task: str | None,
     model: str | None = None,
 ) -> str:
     """The Snakemake output pattern of ``name`` (wildcards ``{subdir}``, ``{prefix}`` kept).
@@ -223,8 +223,8 @@ def pattern(
         name: A declared output.
         root: The derivative dataset root.
         atlas: The atlas label.
-        task: The task label of the functional runs (:func:`tvbo_pipe.io.bids.dataset_task`;
-            ``None`` when they have none).
+        task: The task label of the functional runs (:func:`tvbo_pipe.io.bids.dataset_task`);
+            ``None``: the runs have no task (the entity is left out).
         model: The model name (dataset-level model files).
     """
     if name in DATASET_FILES or name in DATASET_ENTITY_OUTPUTS:
@@ -239,13 +239,17 @@ def pattern(
     )
 
 
-def subject_path(
-    name: str, root: str | Path, *, prefix: str, atlas: str, task: str | None = "rest"
-) -> Path:
+def subject_path(name: str, root: str | Path, *, prefix: str, atlas: str, task: str | None) -> Path:
     """The concrete path of output ``name`` for one subject-session prefix.
 
-    ``task``: the task label of the functional runs (``None``: none), as
-    :func:`pattern`; the default is the resting-state label of the demo.
+    Args:
+        name: A declared per subject-session output.
+        root: The derivative dataset root.
+        prefix: The subject-session (``sub-01`` or ``sub-01_ses-1``).
+        atlas: The atlas label.
+        task: The task label of the functional runs
+            (:func:`tvbo_pipe.io.bids.dataset_task`); ``None``: the runs have
+            no task (the entity is left out).
     """
     out = SUBJECT_OUTPUTS[name]
     entities = {**_split(prefix), **_entities(out, {"atlas": atlas, "task": task})}
@@ -315,11 +319,12 @@ def expected_files(
     prefixes: Iterable[str],
     *,
     model: str,
-    task: str | None = "rest",
+    task: str | None,
 ) -> dict[Path, str]:
     """Every file a run with ``config`` writes under ``root``, mapped to its output name.
 
-    ``task``: the task label of the functional runs, as :func:`subject_path`.
+    ``task``: the task label of the functional runs (``None``: they have
+    none), as :func:`subject_path`.
     """
     subject, dataset = enabled_outputs(config)
     files = {dataset_path(n, root, model=model): n for n in dataset}
