@@ -90,7 +90,8 @@ class Port:
             and the other stages' inputs use); ``None`` for raw inputs
             (``unit``) and the start values (``start``).
         unit: For raw inputs: the :class:`tvbo_pipe.io.bids.Unit` attribute
-            (``sc_weights``, ``functional``, ``dseg``); left out when empty.
+            (``sc_weights``, ``functional``, ``dseg``, ``region_maps``); left
+            out when empty.
         start: The result of the last enabled fitting stage before this one
             (the values it starts from); left out when there is none.
         when: For outputs, the condition under which it is written; for
@@ -245,7 +246,14 @@ _EXPERIMENT = Section("experiment", value=_context("experiment"))
 _SC_IN = _ports("sc_weights", "sc_lengths", "empirical_fc")
 
 
-def _fit_stage(name: str, outputs: tuple[Port, ...], runtime: int, result: str, cli=()) -> Stage:
+def _fit_stage(
+    name: str,
+    outputs: tuple[Port, ...],
+    runtime: int,
+    result: str,
+    cli: tuple[str, ...] = (),
+    inputs: tuple[Port, ...] = (),
+) -> Stage:
     return Stage(
         name,
         per_subject=True,
@@ -253,6 +261,7 @@ def _fit_stage(name: str, outputs: tuple[Port, ...], runtime: int, result: str, 
             *_SC_IN,
             Port("start", start=True),
             Port("empirical_fcd", "empirical_fcd", when=fcd_loss),
+            *inputs,
         ),
         outputs=outputs,
         sections=(
@@ -381,6 +390,8 @@ STAGES: tuple[Stage, ...] = (
         runtime=120,
         result="fit_regional_params",
         cli=("work_dir",),
+        # the files of its region maps (found by discovery): editing one reruns it
+        inputs=(Port("region_maps", unit="region_maps"),),
     ),
     Stage(
         "simulate_fitted",

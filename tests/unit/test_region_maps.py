@@ -120,3 +120,37 @@ def test_the_subjects_map_ties_the_regional_parameter(bids):
     )
     with pytest.raises(InputError, match="sub-03"):
         _space(problem, spec, subject="sub-03", bids_dir=str(bids), **kw)
+
+
+def _discovery_config(bids, tmp_path, maps, *, enabled=True):
+    from conftest import tiny_config
+
+    from tvbo_pipe.config import validate_config
+
+    cfg = tiny_config(bids, tmp_path)
+    cfg["fit_regional"] = {
+        "enabled": enabled,
+        "parameters": {"model.w": {"low": 0.0, "high": 1.5, "maps": maps}, "model.I_o": [0, 1]},
+    }
+    return validate_config(cfg)
+
+
+def test_discovery_finds_each_subjects_map_files(bids, tmp_path):
+    """The workflow's inputs of fit_regional: the files its maps are read from."""
+    from tvbo_pipe.io.bids import discover
+
+    group = _write_map(tmp_path / "group.tsv", [0, 0, 1, 5])
+    maps = [{**MYELIN, "fallback": str(group)}, "fc_gradient"]
+    units = {u.prefix: u for u in discover(_discovery_config(bids, tmp_path, maps))}
+    assert units["sub-01"].region_maps == (str(bids / "sub-01/anat/sub-01_desc-myelin_map.tsv"),)
+    assert units["sub-02"].region_maps == (str(bids / "sub-02/anat/sub-02_desc-myelin_map.tsv"),)
+    assert units["sub-03"].region_maps == (str(group),)  # its fallback
+    off = discover(_discovery_config(bids, tmp_path, maps, enabled=False))
+    assert all(u.region_maps == () for u in off)
+
+
+def test_discovery_names_the_subject_without_a_map(bids, tmp_path):
+    from tvbo_pipe.io.bids import discover
+
+    with pytest.raises(InputError, match=r"sub-03.*no region map matching"):
+        discover(_discovery_config(bids, tmp_path, [MYELIN]))

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..io.region_maps import FC_GRADIENT, MapSource, map_name
+from ..io.region_maps import parse_maps as parse_maps  # its home before; callers import it here
 from .parameters import FreeParameter, ParameterSpace
 
 
@@ -187,29 +188,6 @@ class MappedSpace(ParameterSpace):
                 d["maps"] = list(self.mapped[d["path"]][1])
                 d["form"] = "clip(p0 + sum_k c_k zscore(map_k), low, high)"
         return out
-
-
-def parse_maps(spec: Mapping[str, object] | None, *, key: str) -> dict[str, list[str | dict]]:
-    """``{path: [map, ...]}`` from the ``maps`` entries of free-parameter specs.
-
-    A map is a string (``fc_gradient`` or a TSV path) or a mapping (a pybids
-    filter, see :mod:`tvbo_pipe.io.region_maps`).
-    """
-    out = {}
-    for path, bounds in (spec or {}).items():
-        if isinstance(bounds, Mapping) and bounds.get("maps"):
-            maps = bounds["maps"]
-            if isinstance(maps, str | Mapping):
-                maps = [maps]
-            if not isinstance(maps, list | tuple) or not all(
-                isinstance(m, str | Mapping) for m in maps
-            ):
-                raise ConfigError(
-                    "maps must be a list of maps: fc_gradient, TSV paths or pybids filters",
-                    key=f"{key}.{path}.maps",
-                )
-            out[path] = [dict(m) if isinstance(m, Mapping) else m for m in maps]
-    return out
 
 
 def build_space(

@@ -8,7 +8,9 @@ derivative dataset works, including entities pybids does not know by default
 Units of work are subject-sessions: one FC per subject and session, runs
 combined (see :func:`tvbo_pipe.fit.observations.fisher_z_mean`). A subject
 without sessions is one unit. An SC is looked up in the session first, then at
-the subject level (no ``ses-`` entity).
+the subject level (no ``ses-`` entity). The region maps that ``fit_regional``
+reads (:mod:`tvbo_pipe.io.region_maps`) are found here too, so that the
+workflow tracks them as inputs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ConfigError, InputError
+from .region_maps import map_files, parse_maps, resolve_region_maps
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,10 @@ class Unit:
         dseg: For BOLD NIfTI input, the atlas segmentation.
         task: The ``task-`` label of the functional runs (their outputs carry
             it), or ``None`` when their names have none.
+        region_maps: The files of the region maps ``fit_regional`` reads
+            (maps given as pybids filters, found for this subject-session, or
+            their fallback; TSV paths), sorted; empty when that stage is off
+            or has no maps.
     """
 
     subject: str
@@ -59,6 +66,7 @@ class Unit:
     functional: tuple[str, ...]
     dseg: str | None = None
     task: str | None = None
+    region_maps: tuple[str, ...] = ()
 
     @property
     def prefix(self) -> str:
@@ -242,8 +250,8 @@ def _spelled_under(unit: Unit, root: str, bids_dir: str) -> Unit:
     (Snakemake reruns a job whose input paths change)."""
 
     def spell(path: str | None) -> str | None:
-        if path is None:
-            return None
+        if path is None or not os.path.isabs(path):  # pybids gives absolute paths
+            return path
         rel = os.path.relpath(path, root)
         return path if rel.startswith("..") else os.path.join(bids_dir, rel)
 
@@ -253,6 +261,7 @@ def _spelled_under(unit: Unit, root: str, bids_dir: str) -> Unit:
         sc_lengths=spell(unit.sc_lengths),
         functional=tuple(spell(p) for p in unit.functional),
         dseg=spell(unit.dseg),
+        region_maps=tuple(spell(p) for p in unit.region_maps),
     )
 
 
@@ -306,4 +315,26 @@ def _discover_unit(layout, cfg: dict, subject: str, session: str | None) -> Unit
                 key="inputs.functional.dseg",
             )
     task = run_task(functional, subject=label)
-    return Unit(subject, session, weights, lengths, tuple(functional), dseg, task)
+    maps = _region_map_files(layout, cfg, subject, session)
+    return Unit(subject, session, weights, lengths, tuple(functional), dseg, task, maps)
+
+
+def _region_map_files(layout, cfg: dict, subject: str, session: str | None) -> tuple[str, ...]:
+    """The files of the region maps ``fit_regional`` reads for one subject-session.
+
+    Raises:
+        InputError: A map filter matches no file and declares no fallback, or
+            matches several (names the subject and the filter).
+    """
+    stage = cfg.get("fit_regional") or {}
+    if not stage.get("enabled"):
+        return ()
+    key = "fit_regional.parameters"
+    maps_of = parse_maps(stage.get("parameters"), key=key)
+    if not maps_of:
+        return ()
+    prefix = f"sub-{subject}" + (f"_ses-{session}" if session else "")
+    resolved = resolve_region_maps(
+        maps_of, bids_dir=cfg["bids_dir"], subject=prefix, key=key, layout=layout
+    )
+    return map_files(resolved)

@@ -13,8 +13,11 @@ in the config in one of three ways:
   dataset-level TSV used for a subject without its own file; without it a
   missing file is an error naming the subject and the filter).
 
-:func:`resolve_region_maps` turns the config's maps into one
-:class:`MapSource` per map for one subject-session.
+:func:`parse_maps` reads the maps of a stage's ``parameters``;
+:func:`resolve_region_maps` turns them into one :class:`MapSource` per map
+for one subject-session, and :func:`map_files` lists the files read (the
+workflow's discovery gives them to Snakemake as inputs of ``fit_regional``, so
+editing one reruns it). No JAX here: this runs at DAG time.
 """
 
 from __future__ import annotations
@@ -56,6 +59,37 @@ def map_name(item: str | Mapping) -> str:
     return item if item == FC_GRADIENT else Path(item).stem
 
 
+def parse_maps(spec: Mapping[str, object] | None, *, key: str) -> dict[str, list[str | dict]]:
+    """``{path: [map, ...]}`` from the ``maps`` entries of free-parameter specs.
+
+    A map is a string (``fc_gradient`` or a TSV path) or a mapping (a pybids
+    filter).
+
+    Raises:
+        ConfigError: ``maps`` is not a list of those (names ``key.path.maps``).
+    """
+    out = {}
+    for path, bounds in (spec or {}).items():
+        if isinstance(bounds, Mapping) and bounds.get("maps"):
+            maps = bounds["maps"]
+            if isinstance(maps, str | Mapping):
+                maps = [maps]
+            if not isinstance(maps, list | tuple) or not all(
+                isinstance(m, str | Mapping) for m in maps
+            ):
+                raise ConfigError(
+                    "maps must be a list of maps: fc_gradient, TSV paths or pybids filters",
+                    key=f"{key}.{path}.maps",
+                )
+            out[path] = [dict(m) if isinstance(m, Mapping) else m for m in maps]
+    return out
+
+
+def map_files(resolved: Mapping[str, Sequence[MapSource]]) -> tuple[str, ...]:
+    """The files the resolved maps are read from (``fc_gradient`` has none), sorted."""
+    return tuple(sorted({m.file for ms in resolved.values() for m in ms if m.file}))
+
+
 def split_prefix(prefix: str) -> tuple[str, str | None]:
     """``("01", "1")`` from ``sub-01_ses-1``; ``("01", None)`` from ``sub-01``."""
     parts = dict(p.split("-", 1) for p in prefix.split("_") if "-" in p)
@@ -95,6 +129,7 @@ def resolve_region_maps(
     bids_dir: str | Path | None,
     subject: str,
     key: str = "fit_regional.parameters",
+    layout=None,
 ) -> dict[str, list[MapSource]]:
     """Every configured map of one subject-session as a :class:`MapSource`.
 
@@ -103,6 +138,9 @@ def resolve_region_maps(
         bids_dir: The BIDS input (needed only by maps given as pybids filters).
         subject: ``sub-<label>[_ses-<label>]``.
         key: Config key named in errors.
+        layout: The dataset already indexed by pybids
+            (:func:`tvbo_pipe.io.bids.open_layout` of ``bids_dir``); indexed
+            here when ``None`` and a map is a filter.
 
     Raises:
         ConfigError: A filter map without ``bids_dir``.
@@ -112,8 +150,7 @@ def resolve_region_maps(
     filters = [m for ms in maps_of.values() for m in ms if isinstance(m, Mapping)]
     for m in filters:
         map_name(m)  # a bad filter fails before the dataset is indexed
-    layout = None
-    if filters:
+    if filters and layout is None:
         if not bids_dir:
             raise ConfigError(
                 "maps given as pybids filters need the BIDS dataset (bids_dir)", key=key
