@@ -107,3 +107,43 @@ def test_the_task_is_always_given_and_none_leaves_it_out():
         "d/{subdir}/func/{prefix}_task-movie_atlas-tiny_meas-pearsonCorrelation_desc-simulated"
         "_relmat.dense.tsv"
     )
+
+
+def test_file_globs_spell_only_the_kept_entities():
+    assert layout.file_glob("sim_bold", "desc") == "*_desc-simulated_timeseries.tsv"
+    assert layout.file_glob("sc_nodeindices", "atlas") == "*_atlas-<atlas>_dseg.tsv"
+    assert layout.file_glob("model_eq", "desc") == "desc-<model>_eq.xml"
+    assert layout.file_glob("group_table") == "*_summary.tsv"
+    assert layout.file_glob("readme") == "README.md"
+    with pytest.raises(ValueError, match="no entities"):
+        layout.file_glob("sim_bold", "meas")
+
+
+def test_every_name_in_the_derivative_readme_is_a_declared_output():
+    """The README's prose spells files, folders and entities from the layout."""
+    import fnmatch
+    import re
+
+    from tvbo_pipe.export.derivative import readme_text
+
+    cfg = validate_config(tiny_config(Path("bids"), Path("out"), fitting=True))
+    text = readme_text(cfg, subjects=["01"], model="RWW", source_name="ds")
+    files = [
+        p.as_posix() for p in layout.expected_files(cfg, "", ["sub-01"], model="RWW", task="rest")
+    ]
+    quoted = re.findall(r"`([^`\s]+)`", text.split("```")[0])
+    checked = 0
+    for token in quoted:
+        glob = re.sub(r"<[a-z]+>", "*", token)
+        if token.endswith("/"):  # a folder
+            hit = [f for f in files if fnmatch.fnmatch(f, glob + "*")]
+        elif re.fullmatch(r"[a-z]+-[a-zA-Z0-9]+", token):  # an entity
+            hit = [f for f in files if f"_{token}_" in f]
+        elif "." in token and not token.startswith("tvbo_pipe"):  # a file or a glob
+            hit = [f for f in files if fnmatch.fnmatch(f, glob) or fnmatch.fnmatch(f, "*/" + glob)]
+        else:
+            continue
+        checked += 1
+        assert hit, f"README names {token!r}, which matches no declared output"
+    assert checked >= 20
+    assert 'layout.get(meas="pearsonCorrelation", desc="simulated", extension=".dense.tsv")' in text

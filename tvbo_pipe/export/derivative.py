@@ -306,7 +306,7 @@ def participants(
     if "Description" not in header:  # and of every derivative file (CommonDerivativeFields)
         meta["Description"] = (
             "Participants of the source dataset; those processed have a sub-<label> folder "
-            "here (and a row in group/desc-fit_summary.tsv)."
+            f"here (and a row in {_dataset_file('group_table')})."
         )
     rows = []
     for sub in sorted(set(subjects)):
@@ -315,11 +315,41 @@ def participants(
     return header, rows, meta
 
 
+def _dataset_file(name: str) -> str:
+    """The path of dataset-level output ``name`` relative to the root (``group/...``)."""
+    return layout.dataset_path(name, "", model="{model}").as_posix().replace("{model}", "<model>")
+
+
+def _folder(name: str) -> str:
+    """The folder of subject output ``name``: ``sub-<id>/dwi/``."""
+    datatype = layout.SUBJECT_OUTPUTS[name].datatype
+    return f"sub-<id>/{datatype}/" if datatype else "sub-<id>/"
+
+
+def _entity(name: str, key: str) -> str:
+    """Entity ``key`` of output ``name`` as it appears in the file name (``meas-fcd``)."""
+    return f"{key}-{layout.SUBJECT_OUTPUTS[name].entities[key]}"
+
+
 def readme_text(
     config: Mapping[str, Any], *, subjects: Sequence[str], model: str | None, source_name: str
 ) -> str:
-    """The derivative's ``README.md``: what it holds and how it was made."""
+    """The derivative's ``README.md``: what it holds and how it was made.
+
+    Every file name, folder and entity it spells comes from
+    :mod:`tvbo_pipe.export.layout`.
+    """
     fit = [s for s in ("explore", "fit_global", "fit_regional") if config[s]["enabled"]]
+    g, ds = layout.file_glob, _dataset_file
+    sim_fc = layout.SUBJECT_OUTPUTS["sim_fc"]
+    query = ", ".join(
+        f"{k}={v!r}".replace("'", '"')
+        for k, v in (
+            ("meas", sim_fc.entities["meas"]),
+            ("desc", sim_fc.entities["desc"]),
+            ("extension", sim_fc.extension),
+        )
+    )
     lines = [
         "# tvbo_pipe: fitted whole-brain network models",
         "",
@@ -329,9 +359,9 @@ def readme_text(
         + (f"({model}) " if model else "")
         + "fitted to that FC, its simulated BOLD, FC and FCD.",
         "",
-        f"- Participants of the source dataset: {len(subjects)} (`participants.tsv`); the "
+        f"- Participants of the source dataset: {len(subjects)} (`{ds('participants')}`); the "
         "fitted subject-sessions are the `sub-<id>/` folders (one row each in "
-        "`group/desc-fit_summary.tsv`)",
+        f"`{ds('group_table')}`)",
         f"- Atlas: {config['atlas']}",
         f"- Fit stages: {', '.join(fit) if fit else 'none'}"
         + (
@@ -342,35 +372,41 @@ def readme_text(
         "",
         "## Layout",
         "",
-        "- `sub-<id>/dwi/`: SC weights and tract lengths used (BEP017 `*_relmat.dense.tsv` "
-        "with JSON sidecars) and the node map `*_atlas-<atlas>_dseg.tsv` (BIDS look-up "
-        "table: `index`, `name` in matrix order).",
-        "- `sub-<id>/func/`: empirical and simulated FC (`meas-pearsonCorrelation`) and FCD "
-        "(`meas-fcd`, window x window: `WindowOnsets` in the sidecar) relmats and the "
-        "simulated BOLD time series (`*_desc-simulated_timeseries.tsv`, one column per "
-        "region; the sidecar gives the sampling period, units and region labels).",
-        "- `sub-<id>/model/`: the exploration grid and every fit stage's trajectory "
-        "(`*_grid.tsv`, `*_trajectory.tsv`, their JSON sidecars hold the stage's values), "
-        "the fitted parameters as BEP034 LEMS (`*_desc-fitted_param.xml`) with a JSON "
-        "record (values, bounds, regional or global), and the experiment with the fitted "
-        "values (`*_desc-fitted_experiment.yaml`; its sidecar holds the goodness of fit).",
-        "- `sub-<id>/figures/` and `sub-<id>/*_desc-fit_report.html`: the subject's report.",
-        "- `sub-<id>/prov/`: openMINDS provenance (JSON-LD) of the subject's fit.",
-        "- `model/`: the model equations (BEP034 `desc-<Model>_eq.xml`, LEMS) and a "
-        "Markdown description of the model.",
-        "- `group/`: one row per subject (fitted global parameters, goodness of fit, run "
-        "time) and the group report.",
-        "- `code/`: the resolved configuration, the experiment, a JAX script of the "
-        "experiment (run by tvbo_pipe's simulator), the pybids entity configuration and a bids-validator configuration.",
+        f"- `{_folder('sc_weights')}`: SC weights and tract lengths used (BEP017 "
+        f"`{g('sc_weights')}` with JSON sidecars) and the node map "
+        f"`{g('sc_nodeindices', 'atlas')}` (BIDS look-up table: `index`, `name` in matrix "
+        "order).",
+        f"- `{_folder('sim_fc')}`: empirical and simulated FC (`{_entity('sim_fc', 'meas')}`) "
+        f"and FCD (`{_entity('sim_fcd', 'meas')}`, window x window: `WindowOnsets` in the "
+        "sidecar) relmats and the simulated BOLD time series "
+        f"(`{g('sim_bold', 'desc')}`, one column per region; the sidecar gives the sampling "
+        "period, units and region labels).",
+        f"- `{_folder('explore_table')}`: the exploration grid and every fit stage's "
+        f"trajectory (`{g('explore_table')}`, `{g('fit_global_trajectory')}`, their JSON "
+        "sidecars hold the stage's values), the fitted parameters as BEP034 LEMS "
+        f"(`{g('fitted_param_xml', 'desc')}`) with a JSON record (values, bounds, regional "
+        "or global), and the experiment with the fitted values "
+        f"(`{g('fitted_experiment', 'desc')}`; its sidecar holds the goodness of fit).",
+        f"- `{_folder('fig_fc')}` and `{_folder('report')}{g('report', 'desc')}`: the "
+        "subject's report.",
+        f"- `{_folder('provenance')}`: openMINDS provenance (JSON-LD) of the subject's fit.",
+        f"- `{Path(ds('model_eq')).parent}/`: the model equations (BEP034 "
+        f"`{g('model_eq', 'desc')}`, LEMS) and a Markdown description of the model.",
+        f"- `{Path(ds('group_table')).parent}/`: one row per subject (fitted global "
+        "parameters, goodness of fit, run time) and the group report.",
+        f"- `{Path(ds('code_config')).parent}/`: the resolved configuration, the experiment, "
+        "a JAX script of the experiment (run by tvbo_pipe's simulator), the pybids entity "
+        "configuration and a bids-validator configuration.",
         "",
-        "Files BIDS does not define yet are listed in `.bidsignore`. Find outputs with "
-        "pybids, its configuration extended by `code/pybids_config.json` (entity `meas`):",
+        f"Files BIDS does not define yet are listed in `{ds('bidsignore')}`. Find outputs "
+        f"with pybids, its configuration extended by `{ds('code_pybids_config')}` (entity "
+        "`meas`):",
         "",
         "```python",
         "from bids import BIDSLayout",
         'layout = BIDSLayout(root, validate=False, config=["bids", "derivatives", '
-        'f"{root}/code/pybids_config.json"])',
-        'layout.get(meas="pearsonCorrelation", desc="simulated", extension=".dense.tsv")',
+        f'f"{{root}}/{ds("code_pybids_config")}"])',
+        f"layout.get({query})",
         "```",
         "",
         "Reload a subject's fitted model with "

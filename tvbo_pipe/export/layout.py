@@ -52,6 +52,7 @@ __all__ = [
     "dataset_root",
     "enabled_outputs",
     "expected_files",
+    "file_glob",
     "match_output",
     "pattern",
     "subject_path",
@@ -288,6 +289,26 @@ def dataset_root(name: str, path: str | os.PathLike, *, prefix: str | None = Non
     parents = Path(os.path.abspath(path)).parents
     depth = len(rel.parts)
     return parents[min(depth, len(parents)) - 1]
+
+
+def file_glob(name: str, *keep: str) -> str:
+    """A glob of the file name of output ``name``, for prose: only the entities
+    ``keep`` spelled, and the run's labels as ``<atlas>``, ``<task>``, ``<model>``.
+
+    Example:
+        ``file_glob("sim_bold", "desc")`` is ``*_desc-simulated_timeseries.tsv``;
+        ``file_glob("model_eq", "desc")`` is ``desc-<model>_eq.xml``.
+    """
+    if name in DATASET_FILES:
+        return Path(DATASET_FILES[name]).name
+    out = SUBJECT_OUTPUTS[name] if name in SUBJECT_OUTPUTS else DATASET_ENTITY_OUTPUTS[name]
+    unknown = sorted(set(keep) - set(out.entities))
+    if unknown:
+        raise ValueError(f"output {name!r} has no entities {unknown}")
+    kept = {k: v for k, v in out.entities.items() if k in keep}
+    text = bids_name(suffix=out.suffix, extension=out.extension, **kept)
+    whole = name not in SUBJECT_OUTPUTS and len(kept) == len(out.entities)
+    return re.sub(r"\{([a-z_]+)\}", r"<\1>", text if whole else f"*_{text}")
 
 
 def bids_uri(path: str | os.PathLike, root: str | os.PathLike) -> str:
