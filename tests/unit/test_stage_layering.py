@@ -201,3 +201,17 @@ def test_prepared_connectome_symmetrises_then_normalises():
     empty = Connectome(np.eye(3), None, ("a", "b", "c"), source="w.tsv")
     with pytest.raises(InputError, match="no connections"):
         prepared(empty, symmetrise=False, normalise="max", zero_diagonal=True, subject="sub-01")
+
+
+def test_the_bold_period_follows_the_runs_tr_unless_configured(caplog):
+    from tvbo_pipe.fit.empirical import bold_period_ms
+
+    sidecar = {"Runs": [{"RepetitionTime": 0.72}, {"RepetitionTime": 0.72}]}
+    assert bold_period_ms("auto", sidecar, subject="sub-01") == pytest.approx(720.0)
+    assert bold_period_ms(None, sidecar, subject="sub-01") == pytest.approx(720.0)
+    assert bold_period_ms(2000, sidecar, subject="sub-01") == 2000.0
+    assert bold_period_ms("auto", {"Runs": [{}]}, subject="sub-01") is None  # an FC matrix
+    mixed = {"Runs": [{"RepetitionTime": 2.0}, {"RepetitionTime": 0.72}]}
+    with caplog.at_level("WARNING"):
+        assert bold_period_ms("auto", mixed, subject="sub-07") == pytest.approx(720.0)
+    assert "sub-07" in caplog.text and "different TRs" in caplog.text

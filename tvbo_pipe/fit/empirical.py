@@ -13,11 +13,13 @@ correlation between the two (test-retest) is the ceiling for it. The FCD
 correlates the windows of all fitted runs with each other, so with one run
 it is the usual FCD.
 
-Reading the runs is :func:`tvbo_pipe.io.functional.load_runs`.
+Reading the runs is :func:`tvbo_pipe.io.functional.load_runs`. The BOLD
+period the fits simulate follows the runs' TR (:func:`bold_period_ms`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -27,6 +29,8 @@ import numpy as np
 from ..errors import InputError
 from . import losses
 from . import observations as obs
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -211,3 +215,36 @@ def empirical_observations(
         fitted=train,
         heldout=sorted(held),
     )
+
+
+def repetition_time(fc_sidecar: Mapping, *, subject: str) -> float | None:
+    """The TR (s) of the runs, as the empirical FC's sidecar records it (``Runs``).
+
+    Runs with different TRs: the smallest, with a warning naming the subject;
+    ``None`` when no run records one (an FC given as a matrix).
+    """
+    trs = {r.get("RepetitionTime") for r in fc_sidecar.get("Runs", []) if r.get("RepetitionTime")}
+    if len(trs) > 1:
+        log.warning("subject %s: runs with different TRs %s; using the first", subject, sorted(trs))
+    return sorted(trs)[0] if trs else None
+
+
+def bold_period_ms(
+    setting: float | str | None, fc_sidecar: Mapping, *, subject: str
+) -> float | None:
+    """The period (ms) of the Bold monitor a subject's fits simulate.
+
+    Args:
+        setting: ``simulation.bold_period_ms``: a period in ms is used as
+            given; ``"auto"`` or ``None``: the runs' TR (:func:`repetition_time`)
+            in ms.
+        fc_sidecar: The empirical FC's JSON sidecar.
+        subject: The subject-session (named in warnings).
+
+    Returns:
+        The period in ms, or ``None`` to keep the experiment's (no TR recorded).
+    """
+    if setting not in (None, "auto"):
+        return float(setting)
+    tr = repetition_time(fc_sidecar, subject=subject)
+    return 1000.0 * tr if tr else None

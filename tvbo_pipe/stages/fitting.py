@@ -32,6 +32,7 @@ from ..errors import InputError
 from ..experiment import Experiment
 from ..export.derivative import fcd_window_keys, simulation_sidecar
 from ..export.figures import exploration_heatmap
+from ..fit.empirical import bold_period_ms
 from ..fit.goodness import evaluate_fitted
 from ..fit.maps import parse_maps
 from ..fit.problem import build_problem, fit_experiment
@@ -58,14 +59,6 @@ RANKED_POINTS = 16
 
 
 # --------------------------------------------------------------------------- shared
-def repetition_time(fc_sidecar: Mapping, *, subject: str) -> float | None:
-    """The TR (s) recorded by the empirical FC stage, if any."""
-    trs = {r.get("RepetitionTime") for r in fc_sidecar.get("Runs", []) if r.get("RepetitionTime")}
-    if len(trs) > 1:
-        log.warning("subject %s: runs with different TRs %s; using the first", subject, sorted(trs))
-    return sorted(trs)[0] if trs else None
-
-
 def build_subject_problem(inputs: Paths, params: Mapping, *, subject: str):
     """The fit problem of one subject: experiment, connectome, empirical FC, warm-up."""
     conn = load_connectome_outputs(inputs["sc_weights"], inputs.get("sc_lengths"))
@@ -75,14 +68,10 @@ def build_subject_problem(inputs: Paths, params: Mapping, *, subject: str):
             "empirical FC and SC regions differ", path=inputs["empirical_fc"], subject=subject
         )
     sim = params["simulation"]
-    period = sim["bold_period_ms"]
-    if period in (None, "auto"):
-        tr = repetition_time(fc_meta, subject=subject)
-        period = 1000.0 * tr if tr else None
     experiment = fit_experiment(
         Experiment.from_dict(params["experiment"]),
         duration_ms=None if sim["duration_s"] is None else 1000.0 * sim["duration_s"],
-        bold_period_ms=period,
+        bold_period_ms=bold_period_ms(sim["bold_period_ms"], fc_meta, subject=subject),
     )
     obs_cfg = params.get("observation", {})
     fcd_kw = {}
