@@ -20,7 +20,6 @@ and writes it; paths of files it only refers to come from
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,7 @@ from ..export import layout, openminds
 from ..export.derivative import (
     FIT_STAGES,
     bidsignore_text,
-    fitted_param_record,
     group_table,
-    nodeindices_rows,
-    param_xml,
     participants,
     pybids_config,
     readme_text,
@@ -46,12 +42,7 @@ from ..export.lems import eq_lems
 from ..export.provenance import subject_run
 from ..export.render import render_code
 from ..export.report import model_report
-from ..export.subject_summary import (
-    draw_subject_figures,
-    report_figures,
-    report_files,
-    subject_page,
-)
+from ..export.subject_export import SubjectResults, subject_export
 from ..export.verdict import subject_verdict
 from ..io.relmat import read_json, read_relmat, write_json, write_text_atomic, write_tsv_table
 from ..io.results import read_series, read_trajectory
@@ -67,6 +58,35 @@ def _fit_experiment(params: Mapping) -> Experiment:
 
 
 # --------------------------------------------------------------------------- per subject
+def _read_subject(inputs: Paths, *, root: Path, subject: str) -> SubjectResults:
+    """The earlier stages' results of one subject-session, from the export stage's inputs."""
+    fc_emp, labels, _ = read_relmat(inputs["empirical_fc"])
+    fc_sim, _, _ = read_relmat(inputs["sim_fc"])
+    return SubjectResults(
+        fc_emp=fc_emp,
+        fc_sim=fc_sim,
+        labels=tuple(labels or read_relmat(inputs["sc_weights"])[1]),
+        experiment=Experiment.from_dict(  # paths kept relative
+            yaml.safe_load(Path(inputs["fitted_experiment"]).read_text())
+        ),
+        stage_results=[
+            (stage, read_json(inputs[name], subject=subject), layout.bids_uri(inputs[name], root))
+            for stage, name in FIT_STAGES
+            if inputs.get(name)
+        ],
+        gof=read_json(inputs["gof"], subject=subject),
+        bold_meta=read_json(inputs["sim_bold_json"], subject=subject),
+        series=read_series(inputs["sim_bold"]),
+        curves={
+            stage: read_trajectory(inputs[f"{stage}_trajectory"])
+            for stage in ("fit_global", "fit_regional")
+            if inputs.get(f"{stage}_trajectory")
+        },
+        fcd_emp=read_relmat(inputs["empirical_fcd"])[0] if inputs.get("empirical_fcd") else None,
+        fcd_sim=read_relmat(inputs["sim_fcd"])[0] if inputs.get("sim_fcd") else None,
+    )
+
+
 def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) -> dict:
     """Export stage of one subject-session (see the module docstring).
 
@@ -74,101 +94,23 @@ def export_subject(inputs: Paths, outputs: Paths, params: Mapping, *, subject: s
     (those that ran), the simulated outputs, the goodness of fit, the fitted
     experiment and the dataset's ``model_eq``. ``params``: ``experiment``,
     ``simulation``, ``atlas``, ``bids_dir`` and the fit stages' sections.
+    What is made is :func:`~tvbo_pipe.export.subject_export.subject_export`.
     """
     root = layout.dataset_root("fitted_param", outputs["fitted_param"], prefix=subject)
-
-    def uri(path) -> str:
-        return layout.bids_uri(path, root)
-
-    # read
-    fc_emp, labels, _ = read_relmat(inputs["empirical_fc"])
-    fc_sim, _, _ = read_relmat(inputs["sim_fc"])
-    labels = tuple(labels or read_relmat(inputs["sc_weights"])[1])
-    experiment = Experiment.from_dict(  # paths kept relative
-        yaml.safe_load(Path(inputs["fitted_experiment"]).read_text())
+    results = _read_subject(inputs, root=root, subject=subject)
+    made = subject_export(
+        results, subject=subject, params=params, root=root, inputs=inputs, outputs=outputs
     )
-    stage_results = [
-        (stage, read_json(inputs[name], subject=subject), uri(inputs[name]))
-        for stage, name in FIT_STAGES
-        if inputs.get(name)
-    ]
-    gof = read_json(inputs["gof"], subject=subject)
-    bold_meta = read_json(inputs["sim_bold_json"], subject=subject)
-    series = read_series(inputs["sim_bold"])
-    curves = {
-        stage: read_trajectory(inputs[f"{stage}_trajectory"])
-        for stage in ("fit_global", "fit_regional")
-        if inputs.get(f"{stage}_trajectory")
-    }
-    fcd_emp = read_relmat(inputs["empirical_fcd"])[0] if inputs.get("empirical_fcd") else None
-    fcd_sim = read_relmat(inputs["sim_fcd"])[0] if inputs.get("sim_fcd") else None
-
-    # BEP034 parameters: LEMS components + the JSON record; the SC node map
-    write_tsv_table(outputs["sc_nodeindices"], ["index", "name"], nodeindices_rows(labels))
-    eq_rel = os.path.relpath(
-        os.path.abspath(inputs["model_eq"]),
-        os.path.dirname(os.path.abspath(outputs["fitted_param_xml"])),
-    )
-    write_text_atomic(
-        outputs["fitted_param_xml"], param_xml(experiment, eq_file=Path(eq_rel).as_posix())
-    )
-    fitted = stage_results[-1][1].get("AllValues", {}) if stage_results else {}
-    record = fitted_param_record(
-        experiment,
-        stage_results,
-        fitted=fitted,
-        warmup_experiment=_fit_experiment(params),
-        simulation=params["simulation"],
-        transient_samples=int(bold_meta["TransientDiscardedForFC"]),
-        sources=[uri(inputs["fitted_experiment"]), *(u for _, _, u in stage_results)],
-    )
-    record["ModelEq"] = uri(inputs["model_eq"])
-    write_json(outputs["fitted_param"], record)
-
-    # figures and the page
-    fcd_cfg = params.get("empirical_fc", {}).get("fcd", {})
-    draw_subject_figures(
-        outputs,
-        title=subject,
-        fc_emp=fc_emp,
-        fc_sim=fc_sim,
-        labels=labels,
-        series=series,
-        tr_s=float(bold_meta["RepetitionTime"]),
-        curves=curves,
-        record=record,
-        gof=gof,
-        fcd_emp=fcd_emp,
-        fcd_sim=fcd_sim,
-        fcd_step_s=float(fcd_cfg.get("step_s") or 1.0),
-    )
-    page = subject_page(
-        outputs["report"],
-        subject=subject,
-        params=params,
-        experiment=experiment,
-        record=record,
-        gof=gof,
-        stage_jsons={stage: result for stage, result, _ in stage_results},
-        series=series,
-        fc_sim=fc_sim,
-        labels=labels,
-        figures=report_figures(outputs, inputs.get("explore_heatmap")),
-        files=report_files(inputs, outputs),
-    )
-    write_text_atomic(outputs["report"], page)
-
-    # provenance
-    run = subject_run(root, subject, atlas=params["atlas"], params=params)
-    collection = openminds.build_collection([run], root=root, raw_root=params.get("bids_dir"))
-    failures = collection.validate()
-    if failures:
-        log.warning("subject %s: openMINDS validation failures: %s", subject, failures)
-    openminds.write_jsonld(collection, outputs["provenance"])
+    write_tsv_table(outputs["sc_nodeindices"], *made.nodeindices)
+    write_text_atomic(outputs["fitted_param_xml"], made.param_xml)
+    write_json(outputs["fitted_param"], made.record)
+    write_text_atomic(outputs["report"], made.page)
+    openminds.write_jsonld(made.provenance, outputs["provenance"])
+    fitted = results.stage_results[-1][1].get("AllValues", {}) if results.stage_results else {}
     log.info(
         "subject %s: exported %d fitted parameters, report and provenance", subject, len(fitted)
     )
-    return record
+    return made.record
 
 
 # --------------------------------------------------------------------------- dataset level
