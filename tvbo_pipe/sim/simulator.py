@@ -21,6 +21,7 @@ coupling variables enter the history, and monitors see the new state.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.ad_checkpoint import checkpoint_name
 
 from ..connectome import Connectome
 from ..errors import ConfigError
@@ -55,6 +57,9 @@ from .monitors import (
 )
 from .noise import increment_scale, normals
 from .sparse import SparsePlan, plan_sparse
+
+#: Remat policy of the loop unit: keep the noise drawn in it (named "noise").
+_SAVE_NOISE = jax.checkpoint_policies.save_only_these_names("noise")
 
 
 class SimState(NamedTuple):
@@ -551,14 +556,18 @@ def integrate(
             ys["mean"] = acc / block
         return (x, history, t), ys
 
-    @jax.checkpoint
+    # Under reverse mode the unit is run again before its backward pass; the
+    # noise drawn in it is kept (float32, 4 n_sv n_nodes bytes per step of the
+    # unit, or of a checkpointed chunk of units) instead of drawn again.
+    @functools.partial(jax.checkpoint, policy=_SAVE_NOISE)
     def unit_fn(carry, inputs):
         (x, history, t), accs = carry
         stim, noise = (None, None) if inputs is None else inputs
         if noise is not None:
             noise = noise.astype(sim.dtype)
         elif noisy:
-            noise = normals(key, t + 1 + jnp.arange(unit), (n_sv, sim.n_nodes), sim.dtype)
+            noise = normals(key, t + 1 + jnp.arange(unit), (n_sv, sim.n_nodes), jnp.float32)
+            noise = checkpoint_name(noise, "noise").astype(sim.dtype)
             noise = noise.reshape((per_unit, block, n_sv, sim.n_nodes))
         (x, history, t), ys = jax.lax.scan(
             block_fn, (x, history, t), (noise, stim), length=per_unit
