@@ -91,6 +91,8 @@ def minimal_loop(
     out_every: int,
     checkpoint: bool = True,
     save_noise: bool = False,
+    unit: int = UNIT,
+    step_remat: bool = False,
 ):
     """The same simulation as tvbo_pipe's, written out: ``run(a, w, weights) -> samples``.
 
@@ -101,7 +103,11 @@ def minimal_loop(
     tvbo_pipe's counter-based generator (the unit's numbers drawn at once),
     one output sample per ``out_every`` steps: the mean of those steps
     (``out_every == 1``: the state of every step). Checkpointed units of
-    ``UNIT`` steps (``checkpoint``). ``run(a, w, weights, noise_xs)``: ``a``
+    ``unit`` steps (``checkpoint``; ``save_noise``: the unit's noise is kept
+    for the backward pass instead of drawn again, tvbo_pipe's remat policy;
+    ``step_remat``: each step checkpointed too, so that a step stores only its
+    carry and its backward pass recomputes the step's internals).
+    ``run(a, w, weights, noise_xs)``: ``a``
     the coupling, ``w`` RWW's ``w``, ``weights`` the ``(n, n)`` matrix (an
     argument, as in tvbo_pipe: closed over as a constant, XLA folds it into
     the delayed read's fusion and the loop runs ~2.4x slower), ``noise_xs``
@@ -116,7 +122,7 @@ def minimal_loop(
 
     n = weights.shape[0]
     dtype = jnp.float64
-    unit = math.gcd(UNIT, n_steps) if out_every == 1 else UNIT
+    unit = math.gcd(unit, n_steps) if out_every == 1 else unit
     assert n_steps % unit == 0 and unit % out_every == 0, (n_steps, unit, out_every)
     n_units, per_unit = n_steps // unit, unit // out_every
     if plan is not None:
@@ -148,6 +154,8 @@ def minimal_loop(
                 hist = jax.lax.dynamic_update_index_in_dim(hist, s, slot + horizon, axis=1)
             return (s, hist, t), s
 
+        step_fn = jax.checkpoint(step) if step_remat else step
+
         def unit_fn(carry, zs):
             s, hist, t = carry
             if noise_scale is not None and zs is None:
@@ -158,11 +166,11 @@ def minimal_loop(
 
             def sample(c, zb):
                 if out_every == 1:
-                    return step(c, None if zb is None else zb[0])
+                    return step_fn(c, None if zb is None else zb[0])
 
                 def body(i, cc):
                     c, acc = cc
-                    c, s = step(c, None if zb is None else zb[i])
+                    c, s = step_fn(c, None if zb is None else zb[i])
                     return c, acc + s
 
                 c, acc = jax.lax.fori_loop(0, out_every, body, (c, jnp.zeros((1, n), dtype)))
@@ -186,7 +194,8 @@ def gather_only(plan, n_steps: int, x0: float, mode: str = "flat"):
 
     ``flat``: tvbo_pipe's read (one flat gather at a scalar offset plus
     constant indices, ``promise_in_bounds``); ``window``: a ``dynamic_slice`` of
-    the ``H x n`` window, then a gather with constant indices; ``ring``: the
+    the ``(H + 1) n`` values the step reads, then a gather with constant
+    indices; ``ring``: the
     former read, ``(t - 1 - d) % H`` per entry and a 2-D gather. (A one-hot
     read, the window times a constant 0/1 matrix, took 88 s here.)
     """
@@ -196,7 +205,6 @@ def gather_only(plan, n_steps: int, x0: float, mode: str = "flat"):
     n = plan.src.shape[0]
     horizon = plan.horizon
     offset = jnp.asarray(plan.offset)
-    local = jnp.asarray(plan.offset - horizon * n)  # index into the H x n window from base + H n
     src = jnp.asarray(plan.src)
     idelay = jnp.asarray(plan.idelay)
 
@@ -208,10 +216,8 @@ def gather_only(plan, n_steps: int, x0: float, mode: str = "flat"):
             if mode == "flat":
                 xj = hist.reshape(-1).at[base + offset].get(mode="promise_in_bounds")
             elif mode == "window":
-                win = jax.lax.dynamic_slice_in_dim(
-                    hist.reshape(-1), base + horizon * n, horizon * n
-                )
-                xj = win.at[local].get(mode="promise_in_bounds")
+                win = jax.lax.dynamic_slice_in_dim(hist.reshape(-1), base, (horizon + 1) * n)
+                xj = win.at[offset].get(mode="promise_in_bounds")
             else:
                 ring = hist[:horizon]
                 xj = ring[(t - 1 - idelay) % horizon, src]
@@ -445,6 +451,9 @@ def grad_cases(repeats: int, results: dict) -> None:
         "minimal-no-noise": ({"noise_scale": None}, None),
         "minimal-no-checkpoint": ({"checkpoint": False}, None),
         "minimal-save-noise": ({"save_noise": True}, None),
+        "minimal-unit-250": ({"unit": 250}, None),
+        "minimal-unit-1500": ({"unit": 1500}, None),
+        "minimal-step-remat": ({"step_remat": True}, None),
     }
     for label, (kw, z) in variants.items():
         run = minimal_loop(**{**common, **kw})
