@@ -337,6 +337,11 @@ def coupling_input(
         pre = cpl.pre(x_now[:, :, None], x_now[:, None, :], cp)
         return cpl.post(jnp.sum(w[None] * pre, axis=-1), cp)
     speed = params["network"]["speed"] if d.interpolate else None
+    # Weights known at compile time (a caller's jit closing over the state)
+    # would be folded into the delayed read's fusion, which XLA's CPU backend
+    # then runs ~2.4x slower (benchmarks/README.md, "Floors"); the barrier
+    # keeps them an input of the loop. No effect on the values.
+    w = jax.lax.optimization_barrier(w)
     xj = read_delayed(d, history, t, speed, sim.dt)
     if cpl.dense is not None:  # dense plans keep all n sources in order
         return cpl.dense(w, x_now, xj, cp)
