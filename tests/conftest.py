@@ -132,15 +132,19 @@ def _session_jax_cache(tmp_path_factory) -> Path:
 
 
 def run_snakemake(
-    workdir: Path, config: dict, *args: str, version: str | None = None
+    workdir: Path,
+    config: dict,
+    *args: str,
+    version: str | None = None,
+    config_name: str = "config.yaml",
 ) -> subprocess.CompletedProcess:
     """``snakemake --cores 2 ARGS`` on the repository's Snakefile in ``workdir``,
-    with ``config`` written to ``workdir/config.yaml``.
+    with ``config`` written to ``workdir/config_name``.
 
     ``version``: the tvbo_pipe version the workflow sees (what upgrading
     tvbo_pipe looks like to it).
     """
-    cfg = workdir / "config.yaml"
+    cfg = workdir / config_name
     cfg.write_text(yaml.safe_dump(config))
     prelude = "import sys, tvbo_pipe; "
     if version:

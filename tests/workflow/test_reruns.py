@@ -7,6 +7,7 @@ import copy
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -126,10 +127,10 @@ def finished_run(tiny_fit):
     return root, config
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_a_change_reruns_exactly_what_depends_on_it(finished_run, case):
-    root, config = finished_run
-    change, rules = CASES[case]
+def dry_run(root: Path, config: dict, case: str) -> subprocess.CompletedProcess:
+    """``snakemake -n`` in the finished run with the change of ``CASES[case]``
+    (its configuration in a file of its own: cases may run concurrently)."""
+    change = CASES[case][0]
     args, version = [], None
     if change == "experiment" or change == "experiment_copy":
         exp = yaml.safe_load(Path(config["experiment"]).read_text())
@@ -149,5 +150,21 @@ def test_a_change_reruns_exactly_what_depends_on_it(finished_run, case):
         new, args = config, ["--set-threads", *(f"{r}=2" for r in FIT)]
     else:
         new = merge(config, change)
-    got = scheduled(snakemake(root, new, "-n", *args, version=version))
-    assert got == expected(rules), f"{case}: {got}"
+    name = f"config_{list(CASES).index(case)}.yaml"
+    return snakemake(root, new, "-n", *args, version=version, config_name=name)
+
+
+@pytest.fixture(scope="module")
+def dry_runs(finished_run) -> dict[str, subprocess.CompletedProcess]:
+    """Every case's dry run, two at a time: each is one single-threaded Snakemake
+    process, and dry runs neither lock the directory nor write a log there."""
+    root, config = finished_run
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = {case: pool.submit(dry_run, root, config, case) for case in CASES}
+    return {case: future.result() for case, future in done.items()}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_change_reruns_exactly_what_depends_on_it(dry_runs, case):
+    got = scheduled(dry_runs[case])
+    assert got == expected(CASES[case][1]), f"{case}: {got}"
