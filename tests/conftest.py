@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,7 +122,7 @@ def tiny_config(bids_dir: Path, out: Path, *, fitting: bool = False, **overrides
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _session_jax_cache(tmp_path_factory) -> Path:
+def _session_jax_cache(tmp_path_factory) -> Iterator[Path]:
     """One JAX compilation cache for all workflow tests of the session (see
     :data:`SESSION_JAX_CACHE`)."""
     cache = tmp_path_factory.mktemp("jax_cache")
