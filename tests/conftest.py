@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import sysconfig
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+import yaml
 
 from tvbo_pipe.connectome import Connectome
 from tvbo_pipe.experiment import Experiment
@@ -19,6 +24,12 @@ from tvbo_pipe.io.relmat import write_json, write_relmat, write_tsv_table
 jax.config.update("jax_enable_x64", True)
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: JAX's persistent compilation cache shared by the Snakemake jobs of every test
+#: in one pytest session (a folder under pytest's base temporary folder, set by
+#: the session fixture ``_session_jax_cache``): a program compiled for one tiny
+#: dataset loads from there in every later test of the same size.
+SESSION_JAX_CACHE: list[Path] = []
 
 
 def pytest_configure(config) -> None:
@@ -86,7 +97,8 @@ def tiny_config(bids_dir: Path, out: Path, *, fitting: bool = False, **overrides
     """A configuration for a tiny dataset written by :func:`make_tiny_bids`.
 
     ``fitting=False`` switches the fitting stages off; ``True`` runs them at a
-    toy scale (seconds per subject).
+    toy scale (seconds per subject). ``jax_cache_dir`` is this pytest session's
+    shared compilation cache (the workflow default outside a session).
     """
     cfg = {
         "bids_dir": str(bids_dir),
@@ -103,8 +115,90 @@ def tiny_config(bids_dir: Path, out: Path, *, fitting: bool = False, **overrides
         "fit_regional": {"enabled": fitting, "steps": 3, "log_every": 1},
         "simulate_fitted": {"enabled": fitting},
     }
+    if SESSION_JAX_CACHE:
+        cfg["jax_cache_dir"] = str(SESSION_JAX_CACHE[0])
     cfg.update(overrides)
     return cfg
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_jax_cache(tmp_path_factory) -> Iterator[Path]:
+    """One JAX compilation cache for all workflow tests of the session (see
+    :data:`SESSION_JAX_CACHE`)."""
+    cache = tmp_path_factory.mktemp("jax_cache")
+    SESSION_JAX_CACHE[:] = [cache]
+    yield cache
+    SESSION_JAX_CACHE.clear()
+
+
+def run_snakemake(
+    workdir: Path,
+    config: dict,
+    *args: str,
+    version: str | None = None,
+    config_name: str = "config.yaml",
+) -> subprocess.CompletedProcess:
+    """``snakemake --cores 2 ARGS`` on the repository's Snakefile in ``workdir``,
+    with ``config`` written to ``workdir/config_name``.
+
+    ``version``: the tvbo_pipe version the workflow sees (what upgrading
+    tvbo_pipe looks like to it).
+    """
+    cfg = workdir / config_name
+    cfg.write_text(yaml.safe_dump(config))
+    prelude = "import sys, tvbo_pipe; "
+    if version:
+        prelude += f"tvbo_pipe.__version__ = {version!r}; "
+    code = prelude + "from snakemake.cli import main; sys.argv[0] = 'snakemake'; main()"
+    cmd = [sys.executable, "-c", code, "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(workdir), "--configfile", str(cfg), "--cores", "2", *args]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=600)
+
+
+@dataclass(frozen=True)
+class TinyFit:
+    """A tiny dataset fitted twice by Snakemake with the same inputs and output folder.
+
+    Attributes:
+        root: Snakemake's working directory (``config.yaml``, ``.snakemake``,
+            ``bids/``, ``logs/``, ``work/``).
+        config: The configuration both runs used (as written, not validated).
+        first: The first run's derivative (moved aside after the run).
+        second: The second run's derivative (``root/deriv``; Snakemake's
+            records in ``root/.snakemake`` are of this run).
+    """
+
+    root: Path
+    config: dict
+    first: Path
+    second: Path
+
+
+#: The session-wide fitted dataset: subjects, regions, volumes per run.
+TINY_FIT_SUBJECTS = ("01", "02")
+TINY_FIT_REGIONS = 5
+
+
+@pytest.fixture(scope="session")
+def tiny_fit(tmp_path_factory) -> TinyFit:
+    """Two subjects of :data:`TINY_FIT_REGIONS` regions and 40 volumes, fitted at
+    toy scale with every stage on, twice (the work folder removed in between:
+    no checkpoint to resume from). Shared by the workflow tests that read the
+    derivative or dry-run changes on it; a test that writes into it copies it
+    first."""
+    root = tmp_path_factory.mktemp("tiny_fit")
+    bids = make_tiny_bids(
+        root / "bids", subjects=TINY_FIT_SUBJECTS, n_regions=TINY_FIT_REGIONS, n_volumes=40
+    )
+    config = tiny_config(bids, root, fitting=True)
+    res = run_snakemake(root, config)
+    assert res.returncode == 0, res.stderr[-3000:]
+    first = root / "first"
+    shutil.move(root / "deriv", first)
+    shutil.rmtree(root / "work", ignore_errors=True)
+    res = run_snakemake(root, config)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return TinyFit(root, config, first, root / "deriv")
 
 
 @pytest.fixture

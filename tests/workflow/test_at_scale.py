@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 import yaml
-from conftest import REPO, make_tiny_bids, tiny_config
+from conftest import REPO, TINY_FIT_REGIONS, make_tiny_bids, tiny_config
 
 pytestmark = pytest.mark.workflow
 
@@ -73,7 +73,10 @@ def test_help_documents_every_option():
 
 
 def test_bids_app_participant_then_group(tmp_path):
-    bids = make_tiny_bids(tmp_path / "bids", subjects=("01", "02", "03"), n_volumes=40)
+    # TINY_FIT_REGIONS: the programs compiled for the session's tiny_fit load from the cache
+    bids = make_tiny_bids(
+        tmp_path / "bids", subjects=("01", "02", "03"), n_regions=TINY_FIT_REGIONS, n_volumes=40
+    )
     bad = bids / "sub-03" / "dwi" / "sub-03_atlas-tiny_meas-streamlineCount_relmat.dense.tsv"
     bad.write_text(bad.read_text().replace("\t", "\tnan\t", 1))
     cfg = {k: v for k, v in tiny_config(bids, tmp_path, fitting=True).items() if k not in PLACES}

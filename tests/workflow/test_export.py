@@ -1,8 +1,8 @@
 """The BIDS derivative the workflow leaves behind: layout, bytes, validation,
 provenance, reports, group table, pybids and reloading a fitted model.
 
-One module-scoped fixture fits a tiny dataset twice (same inputs, same
-output folder) with Snakemake; every test reads what it wrote.
+The session fixture ``tiny_fit`` (tests/conftest.py) fits a tiny dataset twice
+(same inputs, same output folder) with Snakemake; every test reads what it wrote.
 """
 
 from __future__ import annotations
@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from bids_validation import errors, validate_bids
-from conftest import REPO, make_tiny_bids, tiny_config
+from conftest import REPO, TINY_FIT_SUBJECTS
 
 from tvbo_pipe.config import validate_config
 from tvbo_pipe.export import layout
@@ -27,33 +24,15 @@ from tvbo_pipe.io.relmat import read_relmat
 
 pytestmark = pytest.mark.workflow
 
-SUBJECTS = ("01", "02")
+SUBJECTS = TINY_FIT_SUBJECTS
 MODEL = "ReducedWongWang"
 TASK = "rest"  # the task of the tiny dataset's functional runs
 
 
-def snakemake(workdir: Path, config: dict) -> subprocess.CompletedProcess:
-    cfg = workdir / "config.yaml"
-    cfg.write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-           "--directory", str(workdir), "--configfile", str(cfg), "--cores", "2"]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=600)
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tiny_fit):
     """(config, first run's dataset, second run's dataset): one tiny dataset fitted twice."""
-    root = tmp_path_factory.mktemp("export")
-    bids = make_tiny_bids(root / "bids", subjects=SUBJECTS, n_regions=5, n_volumes=40)
-    config = tiny_config(bids, root, fitting=True)
-    res = snakemake(root, config)
-    assert res.returncode == 0, res.stderr[-3000:]
-    first = root / "first"
-    shutil.move(root / "deriv", first)
-    shutil.rmtree(root / "work", ignore_errors=True)  # no checkpoint to resume from
-    res = snakemake(root, config)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return validate_config(config), first, root / "deriv"
+    return validate_config(tiny_fit.config), tiny_fit.first, tiny_fit.second
 
 
 def produced(root: Path) -> set[Path]:

@@ -1,4 +1,4 @@
-"""Rerun only what changed: after one full run, a change of each config section
+"""Rerun only what changed: after a full run, a change of each config section
 schedules exactly the stages that use it and what follows them (dry runs)."""
 
 from __future__ import annotations
@@ -7,16 +7,17 @@ import copy
 import re
 import shutil
 import subprocess
-import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, make_tiny_bids, tiny_config
+from conftest import TINY_FIT_SUBJECTS
+from conftest import run_snakemake as snakemake
 
 pytestmark = pytest.mark.workflow
 
-SUBJECTS = 2
+SUBJECTS = len(TINY_FIT_SUBJECTS)
 # run once for the dataset; the others once per subject
 DATASET_LEVEL = {"dataset_description", "dataset_files", "model_description", "group_summary"}
 # the derivative's exports follow every stage; dataset_files records the whole
@@ -93,30 +94,6 @@ def merge(base: dict, change: dict) -> dict:
     return out
 
 
-def snakemake(workdir: Path, config: dict, *args: str, version: str | None = None):
-    cfg = workdir / "config.yaml"
-    cfg.write_text(yaml.safe_dump(config))
-    prelude = "import sys, tvbo_pipe; "
-    if version:  # what upgrading tvbo_pipe looks like to the workflow
-        prelude += f"tvbo_pipe.__version__ = {version!r}; "
-    code = prelude + "from snakemake.cli import main; sys.argv[0] = 'snakemake'; main()"
-    cmd = [
-        sys.executable,
-        "-c",
-        code,
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(cfg),
-        "--cores",
-        "2",
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=600)
-
-
 def scheduled(res: subprocess.CompletedProcess) -> dict[str, int]:
     """Job counts per rule from a dry run's "Job stats" table ({} if nothing to do)."""
     assert res.returncode == 0, res.stderr[-3000:]
@@ -140,21 +117,20 @@ def expected(rules: list[str]) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """The tiny dataset, fitted once at toy scale."""
-    root = tmp_path_factory.mktemp("reruns")
-    bids = make_tiny_bids(root / "bids", n_regions=4, n_volumes=40)
-    config = tiny_config(bids, root, fitting=True, jax_cache_dir=str(root / "jax_cache"))
-    res = snakemake(root, config)
-    assert res.returncode == 0, res.stderr[-3000:]
+def finished_run(tiny_fit):
+    """The session's tiny dataset, fitted at toy scale (tests/conftest.py
+    ``tiny_fit``): its last run left nothing to do. Dry runs only, so the
+    shared run directory is used as it is (nothing in it is written but
+    config.yaml, the experiment copies and the moved input dataset)."""
+    root, config = tiny_fit.root, tiny_fit.config
     assert scheduled(snakemake(root, config, "-n")) == {}
     return root, config
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_a_change_reruns_exactly_what_depends_on_it(finished_run, case):
-    root, config = finished_run
-    change, rules = CASES[case]
+def dry_run(root: Path, config: dict, case: str) -> subprocess.CompletedProcess:
+    """``snakemake -n`` in the finished run with the change of ``CASES[case]``
+    (its configuration in a file of its own: cases may run concurrently)."""
+    change = CASES[case][0]
     args, version = [], None
     if change == "experiment" or change == "experiment_copy":
         exp = yaml.safe_load(Path(config["experiment"]).read_text())
@@ -174,5 +150,21 @@ def test_a_change_reruns_exactly_what_depends_on_it(finished_run, case):
         new, args = config, ["--set-threads", *(f"{r}=2" for r in FIT)]
     else:
         new = merge(config, change)
-    got = scheduled(snakemake(root, new, "-n", *args, version=version))
-    assert got == expected(rules), f"{case}: {got}"
+    name = f"config_{list(CASES).index(case)}.yaml"
+    return snakemake(root, new, "-n", *args, version=version, config_name=name)
+
+
+@pytest.fixture(scope="module")
+def dry_runs(finished_run) -> dict[str, subprocess.CompletedProcess]:
+    """Every case's dry run, two at a time: each is one single-threaded Snakemake
+    process, and dry runs neither lock the directory nor write a log there."""
+    root, config = finished_run
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = {case: pool.submit(dry_run, root, config, case) for case in CASES}
+    return {case: future.result() for case, future in done.items()}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_change_reruns_exactly_what_depends_on_it(dry_runs, case):
+    got = scheduled(dry_runs[case])
+    assert got == expected(CASES[case][1]), f"{case}: {got}"

@@ -105,7 +105,10 @@ def test_fitting_stages_run_end_to_end(tmp_path):
 
     from tvbo_pipe.experiment import Experiment
 
-    bids = make_tiny_bids(tmp_path / "bids", n_regions=5, n_volumes=40, runs=("1", "2"))
+    # one subject: what is checked is sub-01's (two subjects in parallel: test_export)
+    bids = make_tiny_bids(
+        tmp_path / "bids", subjects=("01",), n_regions=5, n_volumes=40, runs=("1", "2")
+    )
     fc_cfg = {"fcd": {"enabled": True, "window_s": 20.0, "step_s": 10.0}, "holdout_runs": [2]}
     # two noise realisations per evaluation (the mean of their FCs enters the loss)
     sim_cfg = {"duration_s": 60.0, "transient_s": 4.0, "realisations": 2}
