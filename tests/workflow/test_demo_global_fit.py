@@ -52,11 +52,12 @@ def _fit_params(cfg: dict, stage: str, work: str) -> dict:
 
 def _seed_spread(inputs: dict, params: dict, subject: str, start: dict) -> np.ndarray:
     """The stage's loss at ``start`` for :data:`SEEDS` fresh noise seeds."""
-    from tvbo_pipe.stages.fitting import _space, build_subject_problem
+    from tvbo_pipe.fit.procedure import parameter_space
+    from tvbo_pipe.stages.fitting import build_subject_problem
 
     problem, _ = build_subject_problem(inputs, params, subject=subject)
     cfg = params["fit_global"]
-    space = _space(problem, cfg["parameters"], regional=False, key="fit_global.parameters")
+    space = parameter_space(problem, cfg["parameters"], regional=False, key="fit_global.parameters")
     loss = problem.loss_fn(space, fixed_noise=False)
     values = {p: jnp.asarray(start[p]) for p in space.paths}
     keys = jnp.stack([jax.random.fold_in(problem.key, 50_000 + s) for s in range(SEEDS)])
