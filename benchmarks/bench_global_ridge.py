@@ -59,16 +59,12 @@ def _set(config: dict, assignment: str) -> None:
 
 
 def _stage_params(cfg: dict, stage: str, work: str) -> dict:
-    """What the workflow hands a fitting stage (as ``fit_params`` in common.smk)."""
+    """What the workflow hands stage ``stage`` (:func:`tvbo_pipe.pipeline.params`)."""
+    from tvbo_pipe import pipeline
     from tvbo_pipe.experiment import Experiment
 
-    return {
-        "experiment": Experiment.load(cfg["experiment"]).to_dict(),
-        "simulation": cfg["simulation"],
-        "observation": cfg["observation"],
-        stage: {k: v for k, v in cfg[stage].items() if k != "enabled"},
-        "work_dir": work,
-    }
+    context = {"experiment": Experiment.load(cfg["experiment"]).to_dict()}
+    return {**pipeline.params(stage, cfg, context), "work_dir": work}
 
 
 def _losses(problem, space, points: dict, keys=None, batch: int = 36) -> np.ndarray:
@@ -105,24 +101,19 @@ def run_subject(cfg: dict, unit, tmp: Path, args) -> dict:
 
     sub = unit.prefix
     files = {
-        n: str(subject_path(n, cfg["output_dir"], prefix=sub, atlas=cfg["atlas"]))
+        n: str(subject_path(n, cfg["output_dir"], prefix=sub, atlas=cfg["atlas"], task=unit.task))
         for n in ("sc_weights", "sc_lengths", "empirical_fc", "empirical_fcd")
     }
-    input_params = {
-        "inputs_sc": cfg["inputs"]["sc"],
-        "inputs_functional": cfg["inputs"]["functional"],
-        "connectome": cfg["connectome"],
-        "empirical_fc": cfg["empirical_fc"],
-        "atlas": cfg["atlas"],
-        "bids_dir": cfg["bids_dir"],
-    }
     stages.connectome(
-        {"weights": unit.sc_weights, "lengths": unit.sc_lengths}, files, input_params, subject=sub
+        {"weights": unit.sc_weights, "lengths": unit.sc_lengths},
+        files,
+        _stage_params(cfg, "connectome", ""),
+        subject=sub,
     )
     stages.empirical_fc(
         {"functional": list(unit.functional), "sc_weights": files["sc_weights"]},
         files,
-        input_params,
+        _stage_params(cfg, "empirical_fc", ""),
         subject=sub,
     )
     inputs = {k: files[k] for k in ("sc_weights", "sc_lengths", "empirical_fc")}

@@ -26,7 +26,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from tvbo_pipe import stages
+from tvbo_pipe import pipeline, stages
 from tvbo_pipe.config import validate_config
 from tvbo_pipe.experiment import Experiment
 from tvbo_pipe.export.layout import subject_path
@@ -40,17 +40,9 @@ SEEDS = 8
 
 
 def _fit_params(cfg: dict, stage: str, work: str) -> dict:
-    """What the workflow hands the stage (see fit_params in common.smk)."""
-    params = {
-        "experiment": Experiment.load(cfg["experiment"]).to_dict(),
-        "simulation": cfg["simulation"],
-        "observation": cfg["observation"],
-        stage: {k: v for k, v in cfg[stage].items() if k != "enabled"},
-        "work_dir": work,
-    }
-    if float(cfg["observation"]["weights"].get("fcd", 0.0)) > 0:
-        params["fcd"] = cfg["empirical_fc"]["fcd"]
-    return params
+    """What the workflow hands the stage (:func:`tvbo_pipe.pipeline.params`)."""
+    context = {"experiment": Experiment.load(cfg["experiment"]).to_dict()}
+    return {**pipeline.params(stage, cfg, context), "work_dir": work}
 
 
 def _seed_spread(inputs: dict, params: dict, subject: str, start: dict) -> np.ndarray:
@@ -78,14 +70,6 @@ def fits(tmp_path_factory):
         work_dir=str(tmp / "work"),
     )
     cfg = validate_config(config)
-    input_params = {
-        "inputs_sc": cfg["inputs"]["sc"],
-        "inputs_functional": cfg["inputs"]["functional"],
-        "connectome": cfg["connectome"],
-        "empirical_fc": cfg["empirical_fc"],
-        "atlas": cfg["atlas"],
-        "bids_dir": cfg["bids_dir"],
-    }
     out = {}
     for unit in discover(cfg):
         sub = unit.prefix
@@ -98,13 +82,13 @@ def fits(tmp_path_factory):
         stages.connectome(
             {"weights": unit.sc_weights, "lengths": unit.sc_lengths},
             files,
-            input_params,
+            _fit_params(cfg, "connectome", ""),
             subject=sub,
         )
         stages.empirical_fc(
             {"functional": list(unit.functional), "sc_weights": files["sc_weights"]},
             files,
-            input_params,
+            _fit_params(cfg, "empirical_fc", ""),
             subject=sub,
         )
         inputs = {k: files[k] for k in ("sc_weights", "sc_lengths", "empirical_fc")}
