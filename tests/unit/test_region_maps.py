@@ -154,3 +154,27 @@ def test_discovery_names_the_subject_without_a_map(bids, tmp_path):
 
     with pytest.raises(InputError, match=r"sub-03.*no region map matching"):
         discover(_discovery_config(bids, tmp_path, [MYELIN]))
+
+
+def test_fit_regional_takes_the_planned_files_without_the_dataset(bids, tmp_path):
+    """At run time the stage gets the files discovery found (its Snakemake inputs)
+    and maps them back to the configured maps in order, without pybids."""
+    from tvbo_pipe.io.bids import discover
+    from tvbo_pipe.io.region_maps import map_files
+
+    group = _write_map(tmp_path / "group.tsv", [0, 0, 1, 5])
+    maps = [{**MYELIN, "fallback": str(group)}, "fc_gradient", str(group)]
+    cfg = _discovery_config(bids, tmp_path, maps)
+    units = {u.prefix: u for u in discover(cfg)}
+    maps_of = parse_maps(cfg["fit_regional"]["parameters"], key="fit_regional.parameters")
+    for prefix in ("sub-01", "sub-03"):
+        planned = resolve_region_maps(maps_of, bids_dir=bids, subject=prefix)
+        assert units[prefix].region_maps == map_files(planned)  # one file per map, in order
+        # bids_dir=None: a filter map would need the dataset; the files make it unneeded
+        given = resolve_region_maps(
+            maps_of, bids_dir=None, subject=prefix, files=units[prefix].region_maps
+        )
+        assert given == planned
+    assert units["sub-03"].region_maps == (str(group), str(group))  # its fallback, then the path
+    with pytest.raises(InputError, match="1 region map files given for 2 configured maps"):
+        resolve_region_maps(maps_of, bids_dir=None, subject="sub-01", files=[str(group)])

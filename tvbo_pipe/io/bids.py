@@ -55,8 +55,9 @@ class Unit:
             it), or ``None`` when their names have none.
         region_maps: The files of the region maps ``fit_regional`` reads
             (maps given as pybids filters, found for this subject-session, or
-            their fallback; TSV paths), sorted; empty when that stage is off
-            or has no maps.
+            their fallback; TSV paths), one per map in the config's order (the
+            stage maps them back without indexing the dataset again); empty
+            when that stage is off or has no maps.
     """
 
     subject: str

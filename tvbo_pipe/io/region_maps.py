@@ -86,8 +86,9 @@ def parse_maps(spec: Mapping[str, object] | None, *, key: str) -> dict[str, list
 
 
 def map_files(resolved: Mapping[str, Sequence[MapSource]]) -> tuple[str, ...]:
-    """The files the resolved maps are read from (``fc_gradient`` has none), sorted."""
-    return tuple(sorted({m.file for ms in resolved.values() for m in ms if m.file}))
+    """The files the resolved maps are read from, one per map in the config's order
+    (``fc_gradient`` has none): what :func:`resolve_region_maps` takes as ``files``."""
+    return tuple(m.file for ms in resolved.values() for m in ms if m.file)
 
 
 def split_prefix(prefix: str) -> tuple[str, str | None]:
@@ -130,6 +131,7 @@ def resolve_region_maps(
     subject: str,
     key: str = "fit_regional.parameters",
     layout=None,
+    files: Sequence[str] | None = None,
 ) -> dict[str, list[MapSource]]:
     """Every configured map of one subject-session as a :class:`MapSource`.
 
@@ -141,15 +143,21 @@ def resolve_region_maps(
         layout: The dataset already indexed by pybids
             (:func:`tvbo_pipe.io.bids.open_layout` of ``bids_dir``); indexed
             here when ``None`` and a map is a filter.
+        files: The files this resolution gave at planning time
+            (:func:`map_files`, the workflow's inputs of ``fit_regional``):
+            the maps take them in order and the dataset is not indexed again.
 
     Raises:
-        ConfigError: A filter map without ``bids_dir``.
+        ConfigError: A filter map without ``bids_dir`` (and no ``files``).
         InputError: A subject without a file matching a filter and no
-            ``fallback``, or with several (names the subject and the filter).
+            ``fallback``, or with several (names the subject and the filter);
+            ``files`` that do not fit the configured maps.
     """
     filters = [m for ms in maps_of.values() for m in ms if isinstance(m, Mapping)]
     for m in filters:
         map_name(m)  # a bad filter fails before the dataset is indexed
+    if files is not None:
+        return _maps_from_files(maps_of, list(files), subject=subject, key=key)
     if filters and layout is None:
         if not bids_dir:
             raise ConfigError(
@@ -177,4 +185,26 @@ def resolve_region_maps(
                 )
             sources.append(MapSource(map_name(item), str(found)))
         out[path] = sources
+    return out
+
+
+def _maps_from_files(
+    maps_of: Mapping[str, Sequence[str | Mapping]], files: list[str], *, subject: str, key: str
+) -> dict[str, list[MapSource]]:
+    """:func:`resolve_region_maps` from the files it gave before (:func:`map_files`)."""
+    wanted = [m for ms in maps_of.values() for m in ms if m != FC_GRADIENT]
+    if len(files) != len(wanted):
+        raise InputError(
+            f"{len(files)} region map files given for {len(wanted)} configured maps "
+            "(the config changed since the workflow was planned?)",
+            subject=subject,
+            key=key,
+        )
+    given = iter(files)
+    out: dict[str, list[MapSource]] = {}
+    for path, items in maps_of.items():
+        out[path] = [
+            MapSource(map_name(item), None if item == FC_GRADIENT else next(given))
+            for item in items
+        ]
     return out

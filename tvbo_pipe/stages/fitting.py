@@ -193,11 +193,13 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
     key = f"{stage}.parameters"
     maps = None
     if stage == "fit_regional":  # maps given as pybids filters are found per subject
+        given = inputs.get("region_maps")  # the workflow found them when planning
         maps = resolve_region_maps(
             parse_maps(cfg["parameters"], key=key),
             bids_dir=params.get("bids_dir"),
             subject=subject,
             key=key,
+            files=None if given is None else [given] if isinstance(given, str) else given,
         )
     sf = fit_parameters(
         problem,
