@@ -162,6 +162,8 @@ def run_subject(cfg: dict, unit, tmp: Path, args) -> dict:
         "FitLoss": glob["Loss"],
         "FitValues": glob["Values"],
         "Improvement": glob["StartLoss"] - glob["Loss"],
+        "FitMethod": glob["Method"],
+        "FitProfile": glob.get("Profile"),  # method profile: its best per grid row
         "SeedSpread": spread,
         "StartOverSeeds": float(np.mean(seeds_start)),
         "Ridge": ridge,

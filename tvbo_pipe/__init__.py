@@ -72,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "fit_multistart": "tvbo_pipe.fit.multistart",
     "FitOptions": "tvbo_pipe.fit.options",
     "fit_cmaes": "tvbo_pipe.fit.cmaes",
+    "fit_profile": "tvbo_pipe.fit.profile",
     "laplace": "tvbo_pipe.fit.uncertainty",
     "MappedSpace": "tvbo_pipe.fit.maps",
     "fc_gradient": "tvbo_pipe.fit.maps",

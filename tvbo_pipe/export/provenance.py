@@ -33,6 +33,7 @@ FIT_METHOD_TEXT = {
     "adam": "Gradient-based fit (optax)",
     "multistart": "Gradient-based fits (optax) from several starts, the best kept,",
     "cmaes": "Derivative-free fit (CMA-ES, evosax)",
+    "profile": "Derivative-free profile scan (one parameter scanned finely at each grid point of the others)",
 }
 
 

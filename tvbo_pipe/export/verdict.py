@@ -125,6 +125,7 @@ def stage_status(stage: Mapping[str, Any]) -> str:
         "plateau": plateau,
         "converged": plateau,  # what stage JSONs of earlier versions call a plateau
         "steps": f"all {stage.get('Steps')} steps used",
+        "scanned": f"{stage.get('Evaluations')} points scanned",
     }.get(str(stage.get("StopReason")), str(stage.get("StopReason", "")))
     return f"improved by {gain:.4g} (loss {start:.4g} -> {loss:.4g}); {why}{tail}"
 

@@ -1,4 +1,4 @@
-"""The fit stages' methods other than a single gradient fit: multi-start and CMA-ES.
+"""The fit stages' methods other than a single gradient fit: multi-start, CMA-ES, profile.
 
 :func:`run_method` runs the configured method (``fit_*.method``) on a fit
 problem and returns the best :class:`~tvbo_pipe.fit.optimize.FitResult` and
@@ -21,7 +21,7 @@ from .options import FitOptions
 from .parameters import ParameterSpace, values_to_json
 from .resume import Checkpoint
 
-METHODS = ("adam", "multistart", "cmaes")
+METHODS = ("adam", "multistart", "cmaes", "profile")
 
 
 def multistart_points(
@@ -89,7 +89,7 @@ def run_method(
     connectome=None,
     checkpoint: Checkpoint | None = None,
 ) -> tuple[FitResult, dict]:
-    """Run ``method`` (``multistart`` or ``cmaes``) with the stage settings ``cfg``.
+    """Run ``method`` (``multistart``, ``cmaes`` or ``profile``) with the stage settings ``cfg``.
 
     Returns the best fit and a JSON-able description for the stage's parameter JSON.
     """
@@ -169,5 +169,26 @@ def run_method(
             "Population": res.extra["population"],
             "Evaluations": res.extra["evaluations"],
             "Sigma": res.extra["sigma"],
+        }
+    if method == "profile":
+        from .profile import fit_profile
+
+        pcfg = cfg.get("profile", {})
+        res = fit_profile(
+            loss,
+            space,
+            start,
+            key=key,
+            scan=pcfg.get("parameter"),
+            others=pcfg.get("others", 7),
+            coarse=pcfg.get("coarse", 48),
+            fine=pcfg.get("fine", 41),
+            batch_size=pcfg.get("batch_size", 64),
+            label=label,
+        )
+        return res, {
+            "ProfileParameter": res.extra["scan"],
+            "Profile": res.extra["profile"],
+            "Evaluations": res.extra["evaluations"],
         }
     raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}", key="method")

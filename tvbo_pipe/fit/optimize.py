@@ -70,7 +70,8 @@ class FitResult:
         steps: Steps run (including resumed ones).
         stop_reason: ``"steps"`` (the step budget ran out), ``"plateau"`` (no
             improvement above ``tol`` for ``patience`` steps: not a proof of
-            convergence, the loss may never have left its start) or
+            convergence, the loss may never have left its start),
+            ``"scanned"`` (method profile: every point evaluated) or
             ``"no finite loss"``.
         rejected: Number of rejected (non-finite) steps.
         seconds: Wall time of this call.
