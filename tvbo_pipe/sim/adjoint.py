@@ -60,6 +60,7 @@ def adjoint_blocks(
     post: Callable,
     record: np.ndarray,
     block: int,
+    per_unit: int,
     needs: set[str],
 ) -> Callable:
     """``run(params, x, noise, stim) -> (x, ys)``: ``per_unit`` blocks of ``block`` steps.
@@ -75,6 +76,7 @@ def adjoint_blocks(
         record: Rows of the state the monitors read (numpy: the backward pass
             must not close over traced values).
         block: Steps per output sample.
+        per_unit: Blocks per call.
         needs: ``{"last"}`` and/or ``{"mean"}``: per block, the recorded rows of
             the block's last state, and/or their mean over the block's steps
             (summed in step order, then divided, as the plain loop does).
@@ -110,7 +112,7 @@ def adjoint_blocks(
                 ys["mean"] = acc / block
             return x, (ys, res)
 
-        x, (ys, res) = jax.lax.scan(block_fn, x, (noise, stim))
+        x, (ys, res) = jax.lax.scan(block_fn, x, (noise, stim), length=per_unit)
         return x, ys, res
 
     @jax.custom_vjp

@@ -566,6 +566,7 @@ def integrate(
             *_coupling_parts(sim),
             np.asarray(sim.record),
             block,
+            per_unit,
             needs,
         )
     # Bold monitors computed inside the loop (not when the final state must
