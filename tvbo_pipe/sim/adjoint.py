@@ -153,7 +153,15 @@ def adjoint_blocks(
                 out[i] = v
             return jax.tree_util.tree_unflatten(treedef, out)
 
-        sel_m = [leaves[i] for i in i_all]
+        # Scalar parameters enter the node-wise backward as one value per node:
+        # their cotangents are summed over nodes once after the loop instead of
+        # in every step (a reduction per parameter and step otherwise).
+        n_nodes = xs.shape[-1]
+        scalar = [jnp.ndim(leaves[i]) == 0 for i in i_all]
+        sel_m = [
+            jnp.broadcast_to(leaves[i], (n_nodes,)) if sc else leaves[i]
+            for i, sc in zip(i_all, scalar, strict=True)
+        ]
         sel_c = [leaves[i] for i in i_cpl]
 
         def node_vjp(lam, x, c, z, s):
@@ -236,8 +244,8 @@ def adjoint_blocks(
         dcp = [a + b for a, b in zip(dcp, d_c, strict=True)]
 
         d_leaves = [jnp.zeros_like(v) for v in leaves]
-        for i, v in zip(i_all, dm, strict=True):
-            d_leaves[i] = v
+        for i, v, sc in zip(i_all, dm, scalar, strict=True):
+            d_leaves[i] = jnp.sum(v) if sc else v
         for i, v in zip(i_cpl, dcp, strict=True):
             d_leaves[i] = d_leaves[i] + v
         dp = jax.tree_util.tree_unflatten(treedef, d_leaves)
