@@ -24,8 +24,18 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax._src.interpreters import ad as _ad
 from jax.custom_derivatives import SymbolicZero, custom_vjp_primal_tree_values
+
+
+def _tracer_types() -> tuple[type, type] | None:
+    """JAX's forward-mode and reverse-mode (linearize) tracer classes (private API,
+    jax 0.10); ``None`` where they moved, and then the plain loop is used."""
+    try:
+        from jax._src.interpreters import ad
+    except ImportError:  # pragma: no cover - another JAX layout
+        return None
+    jvp, lin = getattr(ad, "JVPTracer", None), getattr(ad, "LinearizeTracer", None)
+    return None if jvp is None or lin is None else (jvp, lin)
 
 
 def reverse_mode_only(tree) -> bool:
@@ -35,15 +45,19 @@ def reverse_mode_only(tree) -> bool:
     ``False`` for concrete arrays and for jit-only tracers: a ``jax.grad``
     outside a ``jax.jit`` boundary is not visible inside it.
     """
+    types = _tracer_types()
+    if types is None:
+        return False
+    jvp_tracer, linearize_tracer = types
     found = False
     stack = list(jax.tree_util.tree_leaves(tree))
     while stack:
         leaf = stack.pop()
         if not isinstance(leaf, jax.core.Tracer):
             continue
-        if isinstance(leaf, _ad.JVPTracer):
+        if isinstance(leaf, jvp_tracer):
             return False
-        if isinstance(leaf, _ad.LinearizeTracer):
+        if isinstance(leaf, linearize_tracer):
             found = True
             stack.append(leaf.primal)
             continue
