@@ -1,20 +1,25 @@
 """Hand-written discrete adjoint of the time loop without delays (reverse mode).
 
 Plain reverse-mode autodiff of the loop keeps ~19 per-step intermediates of
-the integration scheme for the transposed loop; the backward pass is then
-bound by reading them back (benchmarks/README.md, "Floors"). Here a
-:func:`jax.custom_vjp` over the steps of one loop unit keeps only, per step,
-the state before the step, the coupling input and the noise (given); its
-backward pass is a reverse loop that recomputes the node-wise part of each
-step (the scheme applied to the model with the coupling input held fixed)
-under :func:`jax.vjp` and pulls the coupling input's cotangent back through
-:func:`~tvbo_pipe.sim.simulator.coupling_input` (for a linear coupling one
-``W^T`` product). The gradients are those of the discrete loop (no
-continuous-adjoint approximation): equal to plain autodiff up to rounding.
+the integration scheme for the transposed loop and runs each loop unit again
+(benchmarks/README.md, "Floors"). Here a :func:`jax.custom_vjp` over the steps
+of one loop unit keeps per step only the state before the step and the
+coupling sum (``pre(x) @ W^T`` for a coupling in pre/sum/post form; the noise
+is an input and kept too). Its backward pass is one reverse loop: iteration
+``k`` pulls the coupling sum of step ``k`` back (one ``W^T`` product), then the
+node-wise part of step ``k - 1`` (``post``, then the scheme applied to the
+model with the coupling input held fixed, noise, stimulus, bounds) under
+:func:`jax.vjp`, which recomputes that step's node-wise forward. The loop is
+shifted by half a step so that the ``W^T`` product reads a carried array: XLA's
+CPU backend would otherwise fuse the node-wise backward into the product and
+recompute it for every weight. The gradients are those of the discrete loop
+(no continuous-adjoint approximation): equal to plain autodiff up to rounding.
 
 ``custom_vjp`` functions cannot be differentiated in forward mode, so the
 path is taken only where reverse mode alone is requested:
-:func:`reverse_mode_only` reads the tracers of the inputs.
+:func:`reverse_mode_only` reads the tracers of the inputs. ``jax.linearize``
+followed by evaluating the linear map forward is not supported on this path
+(pass ``adjoint=False`` to :func:`~tvbo_pipe.sim.simulator.integrate`).
 """
 
 from __future__ import annotations
