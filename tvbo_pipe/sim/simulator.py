@@ -638,7 +638,7 @@ def integrate(
             ys["mean"] = acc / block
         return (x, history, t), ys
 
-    # Under reverse mode the unit is run again before its backward pass; the
+    # Under reverse mode (plain loop) the unit is run again before its backward pass; the
     # noise drawn in it is kept (float32, 4 n_sv n_nodes bytes per step of the
     # unit, or of a checkpointed chunk of units) instead of drawn again.
     def unit_fn(carry, inputs):
@@ -670,9 +670,9 @@ def integrate(
     carry0 = ((state.x, double_history(state.history), state.step), accs0)
     if run_blocks is None:
         unit_fn = jax.checkpoint(unit_fn, policy=_SAVE_NOISE)
-    # else: the adjoint stores per step only the state and the coupling input
-    # (2 x 8 n_sv n_nodes bytes per step; the noise is kept too): the unit is
-    # not run again in the backward pass, nested levels still bound the memory.
+    # else: the adjoint keeps per step only the state and the coupling sum
+    # ((n_sv + n_cvar) n_nodes values; the noise too) and the unit is not run
+    # again in the backward pass; nested levels still bound the memory.
     ((x, history, t), _), (ys, bold) = _nested_scan(unit_fn, carry0, xs, n_units, lengths)
     history = single_history(history, sim.horizon)
     outputs, stocks = {}, {}
@@ -791,7 +791,10 @@ def prepare(
         arrays; ``model(state, key=None)`` is jitted and returns the monitors'
         outputs (monitor name -> :class:`TimeSeries`). ``key`` replaces the
         noise key (default: from the experiment's seed, the same realisation at
-        every call).
+        every call). Under ``jax.grad`` (reverse mode only, no delays) the
+        model runs the time loop's hand-written adjoint (:func:`integrate`,
+        ``adjoint``); ``model.jitted(state, key, noise, adjoint=False)`` keeps
+        plain autodiff.
 
     Example usage:
         >>> model, state = prepare(Experiment.load("config/experiment.yaml"), conn)
