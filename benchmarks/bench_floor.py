@@ -242,7 +242,10 @@ def _fc_rmse(jnp, ts, target_u):
 
 # =========================================================================== workloads
 def tutorial_pipe(opts: dict):
-    """tvbo_pipe's tutorial model: ``(model, state, series(state) -> (n_samples, n), sim)``."""
+    """tvbo_pipe's tutorial model: ``(model, state, series(state) -> (n_samples, n), sim)``.
+
+    ``opts["adjoint"] = False``: the plain loop under ``jax.grad`` too (``prepare``'s
+    model otherwise takes the time loop's hand-written adjoint in reverse mode)."""
     from tvbo_pipe.sim.simulator import prepare
 
     exp, conn, fc_target = bs.tutorial_experiment(opts)
@@ -250,6 +253,8 @@ def tutorial_pipe(opts: dict):
     name = exp.monitors[0].name
 
     def series(s):
+        if not opts.get("adjoint", True):
+            return model.jitted(s, adjoint=False)[name].data[:, 0, :]
         return model(s)[name].data[:, 0, :]
 
     return model, state, series, conn, fc_target
@@ -390,8 +395,14 @@ def grad_cases(repeats: int, results: dict) -> None:
     from tvbo_pipe.fit.observations import upper_triangle
 
     out = results.setdefault("grad", {})
-    for label, monitor in (("tvbo_pipe", "Bold"), ("tvbo_pipe-TA", "TemporalAverage")):
-        model, state, series, conn, fc_target = tutorial_pipe({"x64": True, "monitor": monitor})
+    for label, monitor, adjoint in (
+        ("tvbo_pipe", "Bold", True),
+        ("tvbo_pipe-autodiff", "Bold", False),
+        ("tvbo_pipe-TA", "TemporalAverage", True),
+    ):
+        model, state, series, conn, fc_target = tutorial_pipe(
+            {"x64": True, "monitor": monitor, "adjoint": adjoint}
+        )
         target_u = upper_triangle(jnp.asarray(fc_target))
 
         def loss(a, w, state=state, series=series, target_u=target_u):
@@ -409,6 +420,8 @@ def grad_cases(repeats: int, results: dict) -> None:
         out[f"{label}/value_and_grad"] = timed(
             lambda vg=vg: vg(a, w), jax.block_until_ready, repeats
         )
+        if label == "tvbo_pipe-autodiff":
+            out["tvbo_pipe-autodiff/grad"] = [float(v) for v in vg(a, w)[1]]
         if label == "tvbo_pipe":
             out["tvbo_pipe/grad"] = [float(v) for v in vg(a, w)[1]]
             vjp_fwd = jax.jit(lambda a, w, loss=loss: jax.vjp(loss, a, w))
@@ -554,6 +567,13 @@ def ratios(results: dict) -> dict:
         r["grad: tvboptim / tvbo_pipe"] = _cpu(g, "tvboptim/value_and_grad") / _cpu(
             g, "tvbo_pipe/value_and_grad"
         )
+        if "tvbo_pipe-autodiff/value_and_grad" in g:  # runs since the adjoint
+            r["grad: tvboptim / tvbo_pipe-autodiff (adjoint off)"] = _cpu(
+                g, "tvboptim/value_and_grad"
+            ) / _cpu(g, "tvbo_pipe-autodiff/value_and_grad")
+            r["grad: tvbo_pipe-autodiff / tvbo_pipe (adjoint speed-up)"] = _cpu(
+                g, "tvbo_pipe-autodiff/value_and_grad"
+            ) / _cpu(g, "tvbo_pipe/value_and_grad")
         r["grad: tvbo_pipe-TA / minimal"] = _cpu(g, "tvbo_pipe-TA/value_and_grad") / _cpu(
             g, "minimal/value_and_grad"
         )

@@ -105,6 +105,8 @@ CASES: list[tuple[str, str, dict]] = [
     ("fwd/f32/tvbo_pipe", "tvbo_pipe_fc", {"x64": False}),
     ("fwd/f32/tvboptim", "tvboptim_fc", {"x64": False}),
     ("grad/f64/tvbo_pipe", "tvbo_pipe_fc", {"x64": True, "grad": True}),
+    # the same with the time loop's adjoint switched off (plain reverse-mode autodiff)
+    ("grad/f64/tvbo_pipe-autodiff", "tvbo_pipe_fc", {"x64": True, "grad": True, "adjoint": False}),
     ("grad/f64/tvbo_pipe-jacfwd", "tvbo_pipe_fc", {"x64": True, "grad": True, "mode": "jacfwd"}),
     ("grad/f64/tvboptim", "tvboptim_fc", {"x64": True, "grad": True}),
     (
@@ -373,7 +375,10 @@ def work_tvbo_pipe_fc(opts: dict, repeats: int, arrays: Path) -> dict:
     name = exp.monitors[0].name
 
     def series(s, key=None):
-        out = model(s, key)[name].data[:, 0, :]
+        if opts.get("adjoint", True):
+            out = model(s, key)[name].data[:, 0, :]
+        else:  # the plain loop under jax.grad too (prepare picks the adjoint)
+            out = model.jitted(s, key, adjoint=False)[name].data[:, 0, :]
         return out[SKIP_BOLD:] if monitor != "Raw" else out
 
     def observe(s, key=None):
