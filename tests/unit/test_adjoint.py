@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_simulator import small_connectome
 
-from tvbo_pipe.connectome import Connectome
 from tvbo_pipe.experiment import Experiment
 from tvbo_pipe.sim import simulator as simmod
 from tvbo_pipe.sim.adjoint import reverse_mode_only
@@ -17,14 +17,6 @@ from tvbo_pipe.sim.simulator import (
     integrate,
     prepare,
 )
-
-
-def small_connectome(n=6, seed=0):
-    rng = np.random.default_rng(seed)
-    w = rng.uniform(0, 1, (n, n)) * (rng.uniform(size=(n, n)) < 0.7)
-    np.fill_diagonal(w, 0)
-    lengths = rng.uniform(10, 80, (n, n))
-    return Connectome(w / w.max(), (lengths + lengths.T) / 2, tuple(f"R{k}" for k in range(n)))
 
 
 def experiment(

@@ -46,6 +46,7 @@ from ..export.subject_export import SubjectResults, subject_export
 from ..export.verdict import subject_verdict
 from ..io.relmat import read_json, read_relmat, write_json, write_text_atomic, write_tsv_table
 from ..io.results import read_series, read_trajectory
+from .inputs import as_list
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,6 @@ def group_summary(inputs: Paths, outputs: Paths, params: Mapping, *, subject=Non
     what :func:`~tvbo_pipe.export.provenance.subject_run` records.
     """
     prefixes = list(params["prefixes"])
-    as_list = lambda x: [x] if isinstance(x, str | Path) else list(x)  # noqa: E731
     records = [read_json(p) for p in as_list(inputs["fitted_param"])]
     gofs = [read_json(p) for p in as_list(inputs["gof"])]
     pages = as_list(inputs["report"])

@@ -49,6 +49,7 @@ from ..io.relmat import (
     write_text_atomic,
     write_tsv_table,
 )
+from .inputs import as_list
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def _fit_stage(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str, 
             bids_dir=params.get("bids_dir"),
             subject=subject,
             key=key,
-            files=None if given is None else [given] if isinstance(given, str) else given,
+            files=None if given is None else as_list(given),
         )
     sf = fit_parameters(
         problem,

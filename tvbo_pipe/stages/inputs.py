@@ -35,7 +35,8 @@ Paths = Mapping[str, Any]
 CODE_URL = "https://github.com/tvbo-pipe/tvbo_pipe"
 
 
-def _as_list(x) -> list[str]:
+def as_list(x) -> list[str]:
+    """A stage input given once (a path) or repeated (a list of paths) as a list of str."""
     if x is None:
         return []
     return [str(x)] if isinstance(x, str | Path) else [str(p) for p in x]
@@ -139,7 +140,7 @@ def connectome(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str) 
     )
     lengths = conn.lengths
 
-    sources = [_source_uri(p, params.get("bids_dir")) for p in _as_list(inputs.get("weights"))] or [
+    sources = [_source_uri(p, params.get("bids_dir")) for p in as_list(inputs.get("weights"))] or [
         f"tvbo_pipe:normative:{params['inputs_sc'].get('normative')}"
     ]
     common = {"Atlas": params["atlas"], "Sources": sources}
@@ -198,7 +199,7 @@ def empirical_fc(inputs: Paths, outputs: Paths, params: Mapping, *, subject: str
     sc_path = str(inputs["sc_weights"])
     _, sc_labels, _ = read_relmat(sc_path)
     runs = load_runs(
-        _as_list(inputs["functional"]),
+        as_list(inputs["functional"]),
         params["inputs_functional"]["format"],
         sc_labels=sc_labels,
         sc_path=sc_path,
